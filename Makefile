@@ -1,0 +1,57 @@
+# Activation Desk. `make run` starts everything locally; `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := .tools/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+WEB_BIND ?= 127.0.0.1:8000
+WEB_WORKERS ?= 2
+export WEB_BIND WEB_WORKERS
+# With REDIS_URL set, that Redis is used and no embedded one is started.
+PROCESSES := $(if $(REDIS_URL),worker web,redis worker web)
+
+.PHONY: help install run test lint format clean
+
+help:  ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(UV):
+	@command -v python3 >/dev/null || { echo "python3 is needed to bootstrap uv"; exit 1; }
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV)/.installed: $(UV) pyproject.toml uv.lock .python-version
+	$(UV) sync --frozen
+	@touch $@
+
+install: $(VENV)/.installed  ## Create the virtual environment from the lock file.
+
+run: install  ## Migrate, load demo data and start Redis, the RQ worker and the web server.
+	@mkdir -p var
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py seed_demo
+	@echo ""
+	@echo "  Activation Desk: http://$(WEB_BIND)/   (Ctrl-C stops everything)"
+	@echo ""
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start $(PROCESSES)
+
+test: install  ## Run the whole test suite (browser tests need /usr/bin/chromium).
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install  ## Ruff (lint and format check) and mypy.
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+format: install  ## Fix what ruff can fix and format the code.
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:  ## Remove the virtual environments and everything under var/.
+	rm -rf $(VENV) .tools var

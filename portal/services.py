@@ -1,0 +1,100 @@
+"""Writes for staff: the one place a login gets its role and departments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser, Group
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from portal import roles
+from portal.models import Department, StaffProfile
+from portal.roles import Role
+
+DEMO_PASSWORD = "demo"
+
+
+@transaction.atomic
+def staff_member_save(
+    *,
+    username: str,
+    role: Role,
+    departments: Sequence[str] = (),
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+    password: str | None = None,
+) -> AbstractUser:
+    """Create or update a staff login with exactly one role and the given departments.
+
+    Admins are superusers and staff (they use the admin site); nobody else is.
+    Raises ``ValidationError`` for an unknown department or bad user fields; nothing is
+    written in that case.
+    """
+    known = set(Department.objects.filter(code__in=departments).values_list("code", flat=True))
+    unknown = sorted(set(departments) - known)
+    if unknown:
+        raise ValidationError(_("Unknown department: %(codes)s.") % {"codes": ", ".join(unknown)})
+    try:
+        group = Group.objects.get(name=role.group_name)
+    except Group.DoesNotExist:
+        raise ValidationError(
+            _("The role %(role)s does not exist yet; run the migrations first.") % {"role": role.label}
+        ) from None
+
+    user_model = get_user_model()
+    user, _created = user_model.objects.get_or_create(username=username)
+    user.first_name = first_name
+    user.last_name = last_name
+    user.email = email
+    user.is_superuser = user.is_staff = role is roles.ADMIN
+    user.is_active = True
+    if password is not None:
+        user.set_password(password)
+    user.full_clean(exclude=["password"])
+    user.save()
+    user.groups.set([group])
+    profile, _created = StaffProfile.objects.get_or_create(user=user)
+    profile.departments.set(sorted(known))
+    return user
+
+
+@dataclass(frozen=True)
+class DemoStaff:
+    username: str
+    first_name: str
+    last_name: str
+    role: Role
+    departments: tuple[str, ...]
+
+
+DEMO_STAFF: tuple[DemoStaff, ...] = (
+    DemoStaff("service", "Fang", "Wang", roles.SERVICE_AGENT, ("service",)),
+    DemoStaff("tech", "Wei", "Li", roles.TECH_ENGINEER, ("tech",)),
+    DemoStaff("credit", "Min", "Zhang", roles.CREDIT_OFFICER, ("credit",)),
+    DemoStaff("credit2", "Jie", "Chen", roles.CREDIT_OFFICER, ("credit",)),
+    DemoStaff("lead", "Yang", "Liu", roles.TEAM_LEAD, ("credit", "service", "tech")),
+    DemoStaff("auditor", "Lei", "Zhao", roles.AUDITOR, ()),
+    DemoStaff("admin", "Site", "Admin", roles.ADMIN, ()),
+)
+
+
+@transaction.atomic
+def demo_staff_ensure() -> list[DemoStaff]:
+    """Make the demo logins exist with their role, departments and the demo password."""
+    roles.sync_roles()
+    for member in DEMO_STAFF:
+        staff_member_save(
+            username=member.username,
+            role=member.role,
+            departments=member.departments,
+            first_name=member.first_name,
+            last_name=member.last_name,
+            email=f"{member.username}@desk.example",
+            password=DEMO_PASSWORD,
+        )
+    return list(DEMO_STAFF)

