@@ -71,7 +71,8 @@ class RedisProcess:
     def start(self, timeout: float = 10) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         log = self.directory / "redis.log"
-        self._process = subprocess.Popen([*server_arguments(self.directory, self.socket), "--logfile", str(log)])
+        arguments = [*server_arguments(self.directory, self.socket), "--logfile", str(log)]
+        self._process = subprocess.Popen(arguments)  # noqa: S603 - our own binary and arguments
         if not wait_until_ready(self.url, timeout):
             self.stop()
             raise RuntimeError(f"redis-server did not answer on {self.socket} within {timeout} s")

@@ -38,9 +38,7 @@ class StaffProfile(models.Model):
         related_name="staff_profile",
         verbose_name=_("user"),
     )
-    departments = models.ManyToManyField(
-        Department, blank=True, related_name="members", verbose_name=_("departments")
-    )
+    departments = models.ManyToManyField(Department, blank=True, related_name="members", verbose_name=_("departments"))
 
     class Meta:
         verbose_name = _("staff profile")

@@ -8,7 +8,7 @@ from datetime import datetime
 import django_rq
 import redis
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import DatabaseError, connection
 from rq import Worker
 from rq.job import Job
@@ -31,13 +31,13 @@ class StaffSummary:
         return [str(role.label) for role in self.roles]
 
 
-def staff_summary(user: AbstractBaseUser | AnonymousUser) -> StaffSummary:
+def staff_summary(user: User | AnonymousUser) -> StaffSummary:
     """The user's roles (from their groups) and departments, in two queries."""
-    if not user.is_authenticated:
+    if isinstance(user, AnonymousUser):
         return StaffSummary(roles=[], departments=[])
-    group_names = user.groups.values_list("name", flat=True)  # type: ignore[union-attr]
+    group_names = user.groups.values_list("name", flat=True)
     roles = [ROLES_BY_GROUP[name] for name in group_names if name in ROLES_BY_GROUP]
-    if user.is_superuser and ADMIN not in roles:  # type: ignore[union-attr]
+    if user.is_superuser and ADMIN not in roles:
         roles.append(ADMIN)
     roles.sort(key=lambda role: list(ROLES_BY_GROUP.values()).index(role))
     departments = list(Department.objects.filter(members__user=user).order_by("code"))
@@ -139,7 +139,7 @@ def jobs_overview() -> JobsOverview:
                     FailedJob(
                         id=job.id,
                         queue=name,
-                        function=job.func_name,
+                        function=job.func_name or job.id,
                         ended_at=job.ended_at,
                         error=_last_line(result.exc_string if result else None),
                     )

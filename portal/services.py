@@ -15,7 +15,7 @@ from portal import roles
 from portal.models import Department, StaffProfile
 from portal.roles import Role
 
-DEMO_PASSWORD = "demo"
+DEMO_PASSWORD = "demo"  # noqa: S105 - documented demo logins, refused in production
 
 
 @transaction.atomic
@@ -35,8 +35,8 @@ def staff_member_save(
     Raises ``ValidationError`` for an unknown department or bad user fields; nothing is
     written in that case.
     """
-    known = set(Department.objects.filter(code__in=departments).values_list("code", flat=True))
-    unknown = sorted(set(departments) - known)
+    known = list(Department.objects.filter(code__in=departments))
+    unknown = sorted(set(departments) - {department.code for department in known})
     if unknown:
         raise ValidationError(_("Unknown department: %(codes)s.") % {"codes": ", ".join(unknown)})
     try:
@@ -59,7 +59,7 @@ def staff_member_save(
     user.save()
     user.groups.set([group])
     profile, _created = StaffProfile.objects.get_or_create(user=user)
-    profile.departments.set(sorted(known))
+    profile.departments.set(known)
     return user
 
 

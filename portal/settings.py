@@ -28,7 +28,7 @@ VAR_DIR = BASE_DIR / "var"
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 
-_DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+_DEV_SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105 - refused when DEBUG is off
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", _DEV_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY:
     raise ImproperlyConfigured(
@@ -37,9 +37,7 @@ if not SECRET_KEY:
         "python -c 'import secrets; print(secrets.token_urlsafe(50))'."
     )
 if not DEBUG and (SECRET_KEY == _DEV_SECRET_KEY or len(SECRET_KEY) < 50):
-    raise ImproperlyConfigured(
-        "DJANGO_SECRET_KEY is too weak for DJANGO_DEBUG=0: use at least 50 random characters."
-    )
+    raise ImproperlyConfigured("DJANGO_SECRET_KEY is too weak for DJANGO_DEBUG=0: use at least 50 random characters.")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
 if not DEBUG and not ALLOWED_HOSTS:

@@ -43,7 +43,7 @@ class LogoutView(auth_views.LogoutView):
 class PasswordChangeView(auth_views.PasswordChangeView):
     success_url = reverse_lazy("dashboard")
 
-    def form_valid(self, form):  # type: ignore[no-untyped-def]
+    def form_valid(self, form):
         response = super().form_valid(form)
         messages.success(self.request, _("Your password has been changed."))
         return response

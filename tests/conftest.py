@@ -26,7 +26,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProc
 
 
 @pytest.fixture(autouse=True)
-def _test_settings(settings, redis_server: RedisProcess) -> Iterator[None]:  # type: ignore[no-untyped-def]
+def _test_settings(settings, redis_server: RedisProcess) -> Iterator[None]:
     """Fast hashing, static files without a manifest, and an empty real Redis per test."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGES = {
@@ -42,40 +42,40 @@ def _test_settings(settings, redis_server: RedisProcess) -> Iterator[None]:  # t
 
 
 @pytest.fixture
-def service(db) -> AbstractUser:  # type: ignore[no-untyped-def]
+def service(db) -> AbstractUser:
     return make_staff("service", roles.SERVICE_AGENT, ["service"])
 
 
 @pytest.fixture
-def tech(db) -> AbstractUser:  # type: ignore[no-untyped-def]
+def tech(db) -> AbstractUser:
     return make_staff("tech", roles.TECH_ENGINEER, ["tech"])
 
 
 @pytest.fixture
-def credit(db) -> AbstractUser:  # type: ignore[no-untyped-def]
+def credit(db) -> AbstractUser:
     return make_staff("credit", roles.CREDIT_OFFICER, ["credit"])
 
 
 @pytest.fixture
-def credit2(db) -> AbstractUser:  # type: ignore[no-untyped-def]
+def credit2(db) -> AbstractUser:
     return make_staff("credit2", roles.CREDIT_OFFICER, ["credit"])
 
 
 @pytest.fixture
-def lead(db) -> AbstractUser:  # type: ignore[no-untyped-def]
+def lead(db) -> AbstractUser:
     return make_staff("lead", roles.TEAM_LEAD, ["credit", "service", "tech"])
 
 
 @pytest.fixture
-def auditor(db) -> AbstractUser:  # type: ignore[no-untyped-def]
+def auditor(db) -> AbstractUser:
     return make_staff("auditor", roles.AUDITOR)
 
 
 @pytest.fixture
-def admin_user(db) -> AbstractUser:  # type: ignore[no-untyped-def]
+def admin_user(db) -> AbstractUser:
     return make_staff("admin", roles.ADMIN)
 
 
 @pytest.fixture
-def all_staff(service, tech, credit, credit2, lead, auditor, admin_user) -> dict[str, AbstractUser]:  # type: ignore[no-untyped-def]
+def all_staff(service, tech, credit, credit2, lead, auditor, admin_user) -> dict[str, AbstractUser]:
     return {user.username: user for user in (service, tech, credit, credit2, lead, auditor, admin_user)}

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,29 +14,42 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Department',
+            name="Department",
             fields=[
-                ('code', models.SlugField(max_length=20, primary_key=True, serialize=False, verbose_name='code')),
-                ('name', models.CharField(max_length=80, unique=True, verbose_name='name')),
-                ('description', models.CharField(blank=True, max_length=200, verbose_name='what it owns')),
+                ("code", models.SlugField(max_length=20, primary_key=True, serialize=False, verbose_name="code")),
+                ("name", models.CharField(max_length=80, unique=True, verbose_name="name")),
+                ("description", models.CharField(blank=True, max_length=200, verbose_name="what it owns")),
             ],
             options={
-                'verbose_name': 'department',
-                'verbose_name_plural': 'departments',
-                'ordering': ['code'],
+                "verbose_name": "department",
+                "verbose_name_plural": "departments",
+                "ordering": ["code"],
             },
         ),
         migrations.CreateModel(
-            name='StaffProfile',
+            name="StaffProfile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('departments', models.ManyToManyField(blank=True, related_name='members', to='portal.department', verbose_name='departments')),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='staff_profile', to=settings.AUTH_USER_MODEL, verbose_name='user')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "departments",
+                    models.ManyToManyField(
+                        blank=True, related_name="members", to="portal.department", verbose_name="departments"
+                    ),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="staff_profile",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="user",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'staff profile',
-                'verbose_name_plural': 'staff profiles',
-                'permissions': [('view_jobs', 'Can see the background jobs page')],
+                "verbose_name": "staff profile",
+                "verbose_name_plural": "staff profiles",
+                "permissions": [("view_jobs", "Can see the background jobs page")],
             },
         ),
     ]

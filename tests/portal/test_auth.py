@@ -17,20 +17,20 @@ def test_it_sends_anonymous_visitors_to_the_login_page(client: Client) -> None:
     assert response["Location"] == reverse("login") + "?next=/"
 
 
-def test_it_signs_in_and_lands_on_the_dashboard(client: Client, lead) -> None:  # type: ignore[no-untyped-def]
+def test_it_signs_in_and_lands_on_the_dashboard(client: Client, lead) -> None:
     response = client.post(reverse("login"), {"username": "lead", "password": TEST_PASSWORD}, follow=True)
     assert response.redirect_chain[-1][0] == reverse("dashboard")
     assert response.context["user"] == lead
     assert b"Team lead" in response.content
 
 
-def test_it_says_what_is_wrong_with_a_bad_password(client: Client, lead) -> None:  # type: ignore[no-untyped-def]
+def test_it_says_what_is_wrong_with_a_bad_password(client: Client, lead) -> None:
     response = client.post(reverse("login"), {"username": "lead", "password": "wrong"})
     assert response.status_code == 200
     assert b"Please enter a correct username and password" in response.content
 
 
-def test_it_locks_out_after_repeated_bad_passwords(client: Client, lead, settings) -> None:  # type: ignore[no-untyped-def]
+def test_it_locks_out_after_repeated_bad_passwords(client: Client, lead, settings) -> None:
     for _attempt in range(settings.AXES_FAILURE_LIMIT):
         client.post(reverse("login"), {"username": "lead", "password": "wrong"})
     response = client.post(reverse("login"), {"username": "lead", "password": TEST_PASSWORD})
@@ -39,14 +39,14 @@ def test_it_locks_out_after_repeated_bad_passwords(client: Client, lead, setting
     assert "_auth_user_id" not in client.session
 
 
-def test_it_does_not_lock_out_another_user(client: Client, lead, auditor, settings) -> None:  # type: ignore[no-untyped-def]
+def test_it_does_not_lock_out_another_user(client: Client, lead, auditor, settings) -> None:
     for _attempt in range(settings.AXES_FAILURE_LIMIT):
         client.post(reverse("login"), {"username": "lead", "password": "wrong"})
     response = client.post(reverse("login"), {"username": "auditor", "password": TEST_PASSWORD})
     assert response.status_code == 302
 
 
-def test_it_signs_out_only_by_post(client: Client, lead) -> None:  # type: ignore[no-untyped-def]
+def test_it_signs_out_only_by_post(client: Client, lead) -> None:
     client.force_login(lead)
     assert client.get(reverse("logout")).status_code == 405
     response = client.post(reverse("logout"))
@@ -55,7 +55,7 @@ def test_it_signs_out_only_by_post(client: Client, lead) -> None:  # type: ignor
     assert client.get(reverse("dashboard")).status_code == 302
 
 
-def test_it_changes_the_password(client: Client, service) -> None:  # type: ignore[no-untyped-def]
+def test_it_changes_the_password(client: Client, service) -> None:
     client.force_login(service)
     response = client.post(
         reverse("password_change"),
@@ -66,7 +66,7 @@ def test_it_changes_the_password(client: Client, service) -> None:  # type: igno
     assert service.check_password("Quiet-river-2026")
 
 
-def test_it_keeps_the_password_when_the_new_one_is_weak(client: Client, service) -> None:  # type: ignore[no-untyped-def]
+def test_it_keeps_the_password_when_the_new_one_is_weak(client: Client, service) -> None:
     client.force_login(service)
     response = client.post(
         reverse("password_change"), {"old_password": TEST_PASSWORD, "new_password1": "123", "new_password2": "123"}

@@ -26,7 +26,7 @@ def test_readyz_answers_ok_when_database_and_redis_answer(client: Client) -> Non
     assert response.json() == {"status": "ok", "down": [], "checks": {"database": "ok", "redis": "ok"}}
 
 
-def test_readyz_names_redis_while_it_is_stopped(client: Client, settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_readyz_names_redis_while_it_is_stopped(client: Client, settings, tmp_path: Path) -> None:
     own_redis = RedisProcess(tmp_path / "r")
     own_redis.start()
     settings.REDIS_URL = own_redis.url

@@ -17,7 +17,7 @@ def failing_job() -> None:
     raise ValueError("core banking said no")
 
 
-def test_the_header_shows_name_role_and_departments(client: Client, lead) -> None:  # type: ignore[no-untyped-def]
+def test_the_header_shows_name_role_and_departments(client: Client, lead) -> None:
     client.force_login(lead)
     html = client.get(reverse("dashboard")).content.decode()
     assert "Lead Tester" in html
@@ -26,7 +26,7 @@ def test_the_header_shows_name_role_and_departments(client: Client, lead) -> Non
 
 
 @pytest.mark.parametrize("url_name", ["dashboard", "jobs", "accounts:list", "casework:board", "password_change"])
-def test_pages_load_nothing_from_another_host(client: Client, lead, url_name: str) -> None:  # type: ignore[no-untyped-def]
+def test_pages_load_nothing_from_another_host(client: Client, lead, url_name: str) -> None:
     client.force_login(lead)
     response = client.get(reverse(url_name))
     assert response.status_code == 200
@@ -39,7 +39,7 @@ def test_pages_load_nothing_from_another_host(client: Client, lead, url_name: st
 
 def test_the_jobs_page_shows_queued_and_failed_jobs_from_redis(
     client: Client, tech, django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     queue = django_rq.get_queue("default")
     with django_capture_on_commit_callbacks(execute=True):  # jobs are enqueued when the transaction commits
         queue.enqueue(failing_job)
@@ -57,7 +57,7 @@ def test_the_jobs_page_shows_queued_and_failed_jobs_from_redis(
     assert "ValueError: core banking said no" in response.content.decode()
 
 
-def test_the_jobs_page_explains_when_redis_is_down(client: Client, tech, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_the_jobs_page_explains_when_redis_is_down(client: Client, tech, settings, tmp_path) -> None:
     settings.RQ_QUEUES = {"default": {"URL": f"unix://{tmp_path}/nothing.sock"}}
     client.force_login(tech)
     response = client.get(reverse("jobs"))
@@ -65,14 +65,14 @@ def test_the_jobs_page_explains_when_redis_is_down(client: Client, tech, setting
     assert b"Redis is not answering" in response.content
 
 
-def test_the_jobs_page_links_staff_to_the_rq_dashboard(client: Client, admin_user) -> None:  # type: ignore[no-untyped-def]
+def test_the_jobs_page_links_staff_to_the_rq_dashboard(client: Client, admin_user) -> None:
     client.force_login(admin_user)
     response = client.get(reverse("jobs"))
     assert reverse("django_rq:home") in response.content.decode()
     assert client.get(reverse("django_rq:home")).status_code == 200
 
 
-def test_the_jobs_page_needs_the_jobs_permission(client: Client, db, django_user_model) -> None:  # type: ignore[no-untyped-def]
+def test_the_jobs_page_needs_the_jobs_permission(client: Client, db, django_user_model) -> None:
     client.force_login(django_user_model.objects.create_user("nobody", password="x-long-password"))
     assert client.get(reverse("jobs")).status_code == 403
 
@@ -82,14 +82,14 @@ def test_the_jobs_page_needs_the_jobs_permission(client: Client, db, django_user
 @pytest.mark.parametrize(("url_name", "queries"), [("dashboard", 7), ("jobs", 6)])
 def test_the_portal_pages_pin_their_query_count(
     client: Client, lead, django_assert_num_queries, url_name: str, queries: int
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     client.force_login(lead)
     client.get(reverse(url_name))  # warm the session
     with django_assert_num_queries(queries):
         assert client.get(reverse(url_name)).status_code == 200
 
 
-def test_an_unknown_page_gets_a_plain_404(client: Client, lead) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_page_gets_a_plain_404(client: Client, lead) -> None:
     client.force_login(lead)
     response = client.get("/no-such-page/")
     assert response.status_code == 404

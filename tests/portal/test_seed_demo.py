@@ -25,7 +25,7 @@ EXPECTED = {
 }
 
 
-def test_it_creates_one_login_per_role_with_the_demo_password(settings) -> None:  # type: ignore[no-untyped-def]
+def test_it_creates_one_login_per_role_with_the_demo_password(settings) -> None:
     settings.DEBUG = True
     out = StringIO()
     call_command("seed_demo", stdout=out)
@@ -41,7 +41,7 @@ def test_it_creates_one_login_per_role_with_the_demo_password(settings) -> None:
     assert not users["auditor"].is_staff
 
 
-def test_it_can_run_twice(settings) -> None:  # type: ignore[no-untyped-def]
+def test_it_can_run_twice(settings) -> None:
     settings.DEBUG = True
     call_command("seed_demo", stdout=StringIO())
     lead = get_user_model().objects.get(username="lead")
@@ -53,7 +53,7 @@ def test_it_can_run_twice(settings) -> None:  # type: ignore[no-untyped-def]
     assert lead.check_password("demo")
 
 
-def test_it_refuses_to_run_in_production_without_force(settings) -> None:  # type: ignore[no-untyped-def]
+def test_it_refuses_to_run_in_production_without_force(settings) -> None:
     settings.DEBUG = False
     with pytest.raises(CommandError, match="refuses to run with DJANGO_DEBUG=0"):
         call_command("seed_demo", stdout=StringIO())
@@ -63,7 +63,7 @@ def test_it_refuses_to_run_in_production_without_force(settings) -> None:  # typ
 
 
 @pytest.mark.parametrize("username", sorted(EXPECTED))
-def test_each_demo_user_signs_in_and_sees_their_role(client: Client, settings, username: str) -> None:  # type: ignore[no-untyped-def]
+def test_each_demo_user_signs_in_and_sees_their_role(client: Client, settings, username: str) -> None:
     settings.DEBUG = True
     call_command("seed_demo", stdout=StringIO())
     response = client.post(reverse("login"), {"username": username, "password": "demo"}, follow=True)

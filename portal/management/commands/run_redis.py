@@ -24,4 +24,4 @@ class Command(BaseCommand):
         self.stdout.write(f"Embedded Redis on {settings.EMBEDDED_REDIS_SOCKET}")
         self.stdout.flush()
         # Become redis-server, so that Ctrl-C and SIGTERM reach it directly.
-        os.execv(arguments[0], arguments)
+        os.execv(arguments[0], arguments)  # noqa: S606 - the bundled redis-server, fixed arguments

@@ -35,7 +35,7 @@ class Command(BaseCommand):
             raise CommandError("--accounts must be 0 or more.")
         staff = demo_staff_ensure()
         width = max(len(member.username) for member in staff)
-        self.stdout.write(self.style.SUCCESS("Demo logins (password for all: %s):" % DEMO_PASSWORD))
+        self.stdout.write(self.style.SUCCESS(f"Demo logins (password for all: {DEMO_PASSWORD}):"))
         for member in staff:
             departments = ", ".join(member.departments) or "-"
             self.stdout.write(f"  {member.username:<{width}}  {member.role.label} ({departments})")
