@@ -11,6 +11,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 WEB_BIND ?= 127.0.0.1:8000
 WEB_WORKERS ?= 2
+RQ_WORKERS ?= 1
 export WEB_BIND WEB_WORKERS
 # With REDIS_URL set, that Redis is used and no embedded one is started.
 PROCESSES := $(if $(REDIS_URL),worker web,redis worker web)
@@ -39,7 +40,7 @@ run: install  ## Migrate, load demo data and start Redis, the RQ worker and the 
 	@echo ""
 	@echo "  Activation Desk: http://$(WEB_BIND)/   (Ctrl-C stops everything)"
 	@echo ""
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start $(PROCESSES)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" exec $(VENV)/bin/honcho start --concurrency worker=$(RQ_WORKERS) $(PROCESSES)
 
 test: install  ## Run the whole test suite (browser tests need /usr/bin/chromium).
 	$(PY) -m pytest $(PYTEST_ARGS)
