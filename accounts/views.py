@@ -1,8 +1,257 @@
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required, permission_required
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_tables2 import RequestConfig
+
+from accounts import selectors
+from accounts.filters import AccountFilter
+from accounts.forms import AccountActionForm, DecisionForm, ImportForm
+from accounts.ingest import COLUMNS, EventError, accounts_import, core_event_apply
+from accounts.models import ApprovalRequest
+from accounts.policy import Step
+from accounts.services import (
+    AccountActionError,
+    Actor,
+    account_step_record,
+    account_transition,
+    approval_request_approve,
+    approval_request_create,
+    approval_request_reject,
+)
+from accounts.tables import AccountTable
+
+PAGE_SIZE = 25
+
+
+def _staff(request: HttpRequest) -> User:
+    """The signed-in user: every view here sits behind the login-required middleware."""
+    assert isinstance(request.user, User)
+    return request.user
+
+
+CSV_COLUMNS = (
+    ("number", "account_number"),
+    ("customer__name", "customer"),
+    ("customer__credit_code", "credit_code"),
+    ("customer__risk_tier", "risk_tier"),
+    ("product", "product"),
+    ("channel", "channel"),
+    ("state", "state"),
+    ("empty_cause", "empty_cause"),
+    ("empty_since", "empty_since"),
+    ("approved_limit", "approved_limit"),
+    ("released_limit", "released_limit"),
+    ("state_changed_at", "in_state_since"),
+    ("is_drill", "drill"),
+)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_rows(accounts: Iterator[tuple[object, ...]]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow([header for _field, header in CSV_COLUMNS])
+    for row in accounts:
+        yield writer.writerow(row)
 
 
 @require_GET
-def account_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "accounts/account_list.html")
+@permission_required("accounts.view_loanaccount", raise_exception=True)
+def account_list(request: HttpRequest) -> HttpResponseBase:
+    account_filter = AccountFilter(request.GET, queryset=selectors.account_list())
+    if request.GET.get("export") == "csv":
+        if not account_filter.is_valid():
+            messages.error(request, _("Fix the filters before exporting."))
+            return redirect("accounts:list")
+        rows = account_filter.qs.order_by("-state_changed_at", "-id").values_list(
+            *(field for field, _header in CSV_COLUMNS)
+        )
+        response = StreamingHttpResponse(_csv_rows(rows.iterator(chunk_size=2000)), content_type="text/csv")
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        response["Content-Disposition"] = f'attachment; filename="accounts-{stamp}.csv"'
+        return response
+    table = AccountTable(account_filter.qs)
+    RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
+    export_query = request.GET.copy()
+    export_query.pop("page", None)
+    export_query["export"] = "csv"
+    return render(
+        request,
+        "accounts/account_list.html",
+        {"filter": account_filter, "table": table, "export_query": export_query.urlencode()},
+    )
+
+
+@require_GET
+def account_detail(request: HttpRequest, number: str) -> HttpResponse:
+    account, _can_edit = selectors.get_account_for_user(request, number)
+    context = {
+        "account": account,
+        "customer": account.customer,
+        "actions": selectors.account_actions(account, request.user),
+        "steps": selectors.verification_steps(account),
+        "tranches": selectors.account_tranches(account),
+        "timeline": selectors.account_timeline(account),
+        "pending": selectors.account_pending_requests(account),
+        "form": AccountActionForm(initial={"version": account.version}),
+    }
+    return render(request, "accounts/account_detail.html", context)
+
+
+@require_POST
+def account_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
+    """Run one action from the account page; any refusal comes back as a message on that page."""
+    account, can_edit = selectors.get_account_for_user(request, number)
+    if not can_edit:
+        raise PermissionDenied
+    form = AccountActionForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, str(error))
+        return redirect(account)
+    reason, version = form.cleaned_data["reason"], form.cleaned_data["version"]
+    try:
+        if action == "request_release":
+            approval_request_create(
+                account_id=account.pk,
+                kind=ApprovalRequest.Kind.RELEASE_HOLD,
+                requested_by=_staff(request),
+                reason=reason,
+                expected_version=version,
+            )
+            messages.success(request, _("Release requested. Another credit officer must approve it."))
+        elif action == "request_tranche":
+            approval_request_create(
+                account_id=account.pk,
+                kind=ApprovalRequest.Kind.RELEASE_TRANCHE,
+                requested_by=_staff(request),
+                reason=reason,
+                expected_version=version,
+            )
+            messages.success(request, _("Tranche release requested. Another credit officer must approve it."))
+        elif action == "credit_review":
+            account_step_record(
+                account_id=account.pk,
+                step=Step.CREDIT_REVIEW,
+                actor=Actor.staff(_staff(request)),
+                expected_version=version,
+            )
+            messages.success(request, _("Credit review approved."))
+        else:
+            updated = account_transition(
+                account_id=account.pk,
+                transition_name=action,
+                actor=Actor.staff(_staff(request)),
+                reason=reason,
+                expected_version=version,
+            )
+            messages.success(
+                request,
+                _("Done: the account is now %(state)s.") % {"state": updated.get_state_display()},
+            )
+    except AccountActionError as exc:
+        messages.error(request, exc.message)
+    return redirect(account)
+
+
+@require_GET
+@permission_required("accounts.view_approvalrequest", raise_exception=True)
+def approval_list(request: HttpRequest) -> HttpResponse:
+    pending = list(selectors.pending_approvals())
+    can_decide = request.user.has_perm("accounts.approve_release")
+    return render(
+        request,
+        "accounts/approval_list.html",
+        {"pending": pending, "can_decide": can_decide, "form": DecisionForm()},
+    )
+
+
+@require_POST
+def approval_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
+    approval = get_object_or_404(ApprovalRequest.objects.select_related("account"), pk=pk)
+    own = approval.requested_by_id == request.user.pk
+    if not request.user.has_perm("accounts.approve_release") and not own:
+        raise PermissionDenied
+    form = DecisionForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    try:
+        if decision == "approve":
+            approval_request_approve(request_id=approval.pk, approver=_staff(request), note=note)
+            messages.success(
+                request, _("Approved: %(request)s is done and recorded with both names.") % {"request": approval}
+            )
+        elif decision == "reject":
+            approval_request_reject(request_id=approval.pk, decider=_staff(request), note=note)
+            messages.success(request, _("%(request)s was turned down.") % {"request": approval})
+        else:
+            raise PermissionDenied
+    except AccountActionError as exc:
+        messages.error(request, exc.message)
+    next_url = request.POST.get("next")
+    if next_url == "account":
+        return redirect(approval.account)
+    return redirect("accounts:approvals")
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("accounts.import_accounts", raise_exception=True)
+def account_import(request: HttpRequest) -> HttpResponse:
+    report = None
+    if request.method == "POST":
+        form = ImportForm(request.POST, request.FILES)
+        if form.is_valid():
+            report = accounts_import(form.cleaned_data["file"], dry_run=form.cleaned_data["dry_run"])
+            if report.ok:
+                messages.success(request, report.summary())
+            else:
+                messages.error(request, report.summary())
+    else:
+        form = ImportForm()
+    return render(request, "accounts/import.html", {"form": form, "report": report, "columns": COLUMNS})
+
+
+def _signature_ok(request: HttpRequest) -> bool:
+    secret = settings.CORE_WEBHOOK_SECRET
+    given = request.headers.get("X-Core-Signature", "")
+    if not secret or not given.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, given.removeprefix("sha256="))
+
+
+@login_not_required
+@csrf_exempt
+@require_POST
+def core_events(request: HttpRequest) -> JsonResponse:
+    """Card events from core banking, signed with HMAC-SHA256 over the raw body."""
+    if not _signature_ok(request):
+        return JsonResponse({"error": "Missing or bad X-Core-Signature."}, status=403)
+    try:
+        payload = json.loads(request.body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return JsonResponse({"error": f"The body is not valid JSON: {exc}"}, status=400)
+    try:
+        result = core_event_apply(payload)
+    except EventError as exc:
+        return JsonResponse({"error": exc.message}, status=exc.status)
+    return JsonResponse(result.body, status=result.status)

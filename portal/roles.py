@@ -26,15 +26,27 @@ class Role:
     home_department: str | None = None
 
 
-# Everyone who works in the portal may see who is in which team and the job queues.
-_COMMON = ("portal.view_department", "portal.view_staffprofile", "portal.view_jobs")
+# Everyone who works in the portal may see who is in which team, the job queues and the
+# loan accounts with their history.
+_COMMON = ("portal.view_department", "portal.view_staffprofile", "portal.view_jobs", "accounts.view_*")
+_SERVICE = ("accounts.verify_loanaccount",)
+_TECH = ("accounts.activate_loanaccount", "accounts.fail_loanaccount")
+_CREDIT = (
+    "accounts.issue_loanaccount",
+    "accounts.hold_loanaccount",
+    "accounts.release_loanaccount",
+    "accounts.close_loanaccount",
+    "accounts.approve_release",
+    "accounts.review_credit",
+    "accounts.import_accounts",
+)
 
 SERVICE_AGENT = Role(
     slug="service_agent",
     group_name="Service agent",
     label=_("Service agent"),
     description=_("Works customer-service cases: customers who did not finish their verification steps."),
-    permissions=_COMMON,
+    permissions=_COMMON + _SERVICE,
     home_department="service",
 )
 TECH_ENGINEER = Role(
@@ -42,7 +54,7 @@ TECH_ENGINEER = Role(
     group_name="Tech engineer",
     label=_("Tech engineer"),
     description=_("Works tech cases and incidents: activations that failed in a system, and their re-drive."),
-    permissions=_COMMON,
+    permissions=_COMMON + _TECH,
     home_department="tech",
 )
 CREDIT_OFFICER = Role(
@@ -50,7 +62,7 @@ CREDIT_OFFICER = Role(
     group_name="Credit officer",
     label=_("Credit officer"),
     description=_("Holds and releases credit lines, reviews high-risk activations, approves tranches."),
-    permissions=_COMMON,
+    permissions=_COMMON + _CREDIT,
     home_department="credit",
 )
 TEAM_LEAD = Role(
@@ -58,7 +70,7 @@ TEAM_LEAD = Role(
     group_name="Team lead",
     label=_("Team lead"),
     description=_("Leads one or more departments: assigns cases on the board, runs drills, reads the reports."),
-    permissions=_COMMON,
+    permissions=_COMMON + _SERVICE + _TECH + _CREDIT,
 )
 AUDITOR = Role(
     slug="auditor",

@@ -132,6 +132,11 @@ RQ_QUEUES = {
 }
 RQ_SHOW_ADMIN_LINK = True
 
+# --- Core banking -----------------------------------------------------------------------
+# Shared secret for the signed card-event webhook (POST /api/core/events). Without it the
+# webhook refuses every call.
+CORE_WEBHOOK_SECRET = env_str("CORE_WEBHOOK_SECRET", "dev-webhook-secret" if DEBUG else "")
+
 # --- Authentication ---------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     # Axes first: it refuses a locked-out user before the password is even checked.

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.views import core_events
 from portal import health, views
 
 urlpatterns = [
@@ -12,6 +13,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("accounts/", include("accounts.urls")),
+    path("api/core/events", core_events, name="core_events"),
     path("cases/", include("casework.urls")),
     path("admin/", admin.site.urls),
     path("django-rq/", include("django_rq.urls")),

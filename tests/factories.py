@@ -1,11 +1,19 @@
-"""Test data. Staff go through the same service as real logins."""
+"""Test data. Staff go through the same service as real logins; accounts can start in any state."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
 
+import factory
 from django.contrib.auth.models import AbstractUser
+from django.utils import timezone
+from factory.django import DjangoModelFactory
 
+from accounts.models import Customer, LoanAccount, Product, State
+from accounts.policy import TIERS, Step, tranche_amounts
+from accounts.validators import credit_code_check_char
 from portal.roles import Role
 from portal.services import staff_member_save
 
@@ -21,3 +29,73 @@ def make_staff(username: str, role: Role, departments: Sequence[str] = ()) -> Ab
         last_name="Tester",
         password=TEST_PASSWORD,
     )
+
+
+def credit_code(n: int) -> str:
+    body = f"91310000{n:09d}"
+    return body + credit_code_check_char(body)
+
+
+class CustomerFactory(DjangoModelFactory):
+    class Meta:
+        model = Customer
+
+    name = factory.Sequence(lambda n: f"Shanghai Test Machinery No.{n} Co., Ltd.")
+    credit_code = factory.Sequence(credit_code)
+    contact_name = "Wang Fang"
+    contact_mobile = factory.Sequence(lambda n: f"138{n % 100_000_000:08d}")
+    email = "finance@test.example"
+    risk_tier = "low"
+    credit_score = 720
+
+
+class LoanAccountFactory(DjangoModelFactory):
+    class Meta:
+        model = LoanAccount
+
+    number = factory.Sequence(lambda n: f"LA{n:010d}")
+    customer = factory.SubFactory(CustomerFactory)
+    product = Product.WORKING_CAPITAL
+    channel = "Online banking"
+    approved_limit = Decimal("1000000.00")
+
+
+def make_account(
+    state: str = State.APPROVED,
+    empty_cause: str = "",
+    *,
+    tier: str = "low",
+    steps: Sequence[str] | None = None,
+    activated: bool | None = None,
+    **fields: Any,
+) -> LoanAccount:
+    """An account already in ``state`` with consistent fields, as if it had got there.
+
+    ``steps`` are the verification steps done (default: all the tier needs when the account
+    is or was active, none otherwise).
+    """
+    now = timezone.now()
+    was_active = activated if activated is not None else state in (State.ACTIVE, State.CLOSED)
+    if steps is None:
+        steps = list(TIERS[tier].required_steps) if was_active else []
+    values: dict[str, Any] = {"state": state, "state_changed_at": now}
+    if state != State.APPROVED:
+        values["issued_at"] = now
+    if state == State.EMPTY:
+        values.update(empty_cause=empty_cause, empty_since=now)
+    if Step.SMS_CODE in steps:
+        values["sms_verified_at"] = now
+    if Step.PASSWORD in steps:
+        values["password_set_at"] = now
+    if Step.CREDIT_REVIEW in steps:
+        values["credit_reviewed_at"] = now
+    customer = fields.pop("customer", None) or CustomerFactory(risk_tier=tier)
+    approved = fields.pop("approved_limit", Decimal("1000000.00"))
+    if was_active:
+        values["activated_at"] = now
+        values["released_limit"] = tranche_amounts(approved, tier)[0]
+    if state == State.CLOSED:
+        values["closed_at"] = now
+    values.update(fields)
+    account: LoanAccount = LoanAccountFactory.create(customer=customer, approved_limit=approved, **values)
+    return account

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
+from accounts.models import EmptyCause, State
+from accounts.services import approval_request_create
 from portal import roles
 from tests.browser.conftest import sign_in
+from tests.factories import make_account
 
 
 def test_a_lead_signs_in_and_sees_the_dashboard(page: Page, live_server, staff_member) -> None:
@@ -36,8 +39,17 @@ def test_a_wrong_password_gets_a_clear_message(page: Page, live_server, staff_me
     expect(page.get_by_role("alert")).to_contain_text("Please enter a correct username and password")
 
 
+WRITE_CONTROLS = """() => [...document.querySelectorAll(
+    'main button, main input[type=submit], main [hx-post], main [hx-put], main [hx-patch], main [hx-delete]'
+)].filter(el => { const form = el.closest('form'); return !form || form.method.toLowerCase() !== 'get'; }).length"""
+
+
 def test_an_auditor_finds_no_write_action_anywhere(page: Page, live_server, staff_member) -> None:
-    staff_member("auditor", roles.AUDITOR)
+    auditor = staff_member("auditor", roles.AUDITOR)
+    credit = staff_member("credit", roles.CREDIT_OFFICER, ("credit",))
+    held = make_account(State.EMPTY, EmptyCause.RISK_HOLD, tier="high", activated=True)
+    approval_request_create(account_id=held.pk, kind="release_hold", requested_by=credit, reason="cleared")
+    assert auditor.username == "auditor"
     sign_in(page, live_server.url, "auditor")
     expect(page.get_by_test_id("role")).to_have_text("Auditor")
 
@@ -46,11 +58,12 @@ def test_an_auditor_finds_no_write_action_anywhere(page: Page, live_server, staf
     assert {"/", "/accounts/", "/cases/board/", "/jobs/"} <= set(hrefs)
     assert "/admin/" not in hrefs
 
-    for href in hrefs:
+    pages = [*hrefs, held.get_absolute_url(), "/accounts/approvals/"]
+    for href in pages:
         page.goto(live_server.url + href)
         expect(page.locator("main")).to_be_visible()
         # The only form that posts is the auditor's own sign-out button in the header.
         write_forms = page.locator("form:not([method='get']):not([data-account-action])")
         assert write_forms.count() == 0, f"{href} offers a write action to an auditor"
-        assert page.locator("main button, main input[type=submit]").count() == 0, href
-        assert page.locator("[hx-post], [hx-put], [hx-patch], [hx-delete]").count() == 0, href
+        assert page.evaluate(WRITE_CONTROLS) == 0, href
+    expect(page.get_by_text("cleared")).to_be_visible()  # the auditor does see the pending request

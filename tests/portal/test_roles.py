@@ -20,9 +20,31 @@ def test_it_creates_every_role_and_department_on_migrate() -> None:
     assert set(Department.objects.values_list("code", flat=True)) == {"credit", "tech", "service"}
 
 
+def expand(specs: tuple[str, ...]) -> set[str]:
+    found: set[str] = set()
+    for spec in specs:
+        app_label, codename = spec.split(".")
+        matching = Permission.objects.filter(content_type__app_label=app_label)
+        matching = (
+            matching.filter(codename__startswith=codename[:-1])
+            if codename.endswith("*")
+            else matching.filter(codename=codename)
+        )
+        assert matching.exists(), f"{spec} names no permission"
+        found |= {f"{app_label}.{p.codename}" for p in matching}
+    return found
+
+
 @pytest.mark.parametrize("role", [roles.SERVICE_AGENT, roles.TECH_ENGINEER, roles.CREDIT_OFFICER, roles.TEAM_LEAD])
 def test_it_gives_working_roles_their_declared_permissions(role: roles.Role) -> None:
-    assert codes(Group.objects.get(name=role.group_name)) == set(role.permissions)
+    assert codes(Group.objects.get(name=role.group_name)) == expand(role.permissions)
+
+
+def test_only_credit_and_leads_may_hold_and_release() -> None:
+    for role in roles.ROLES:
+        granted = codes(Group.objects.get(name=role.group_name))
+        may_hold = "accounts.hold_loanaccount" in granted
+        assert may_hold == (role in (roles.CREDIT_OFFICER, roles.TEAM_LEAD, roles.ADMIN)), role.slug
 
 
 def test_it_lets_the_auditor_read_everything_and_change_nothing() -> None:

@@ -28,7 +28,7 @@ EXPECTED = {
 def test_it_creates_one_login_per_role_with_the_demo_password(settings) -> None:
     settings.DEBUG = True
     out = StringIO()
-    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", "--accounts", "0", stdout=out)
     users = get_user_model().objects.in_bulk(field_name="username")
     assert set(users) == set(EXPECTED)
     for username, (role_labels, departments) in EXPECTED.items():
@@ -41,13 +41,26 @@ def test_it_creates_one_login_per_role_with_the_demo_password(settings) -> None:
     assert not users["auditor"].is_staff
 
 
+def test_it_creates_accounts_in_every_state_and_tops_them_up(settings) -> None:
+    from accounts.models import LoanAccount, State
+
+    settings.DEBUG = True
+    out = StringIO()
+    call_command("seed_demo", "--accounts", "120", stdout=out)
+    assert "Loan accounts: 120 (120 created now)." in out.getvalue()
+    assert set(LoanAccount.objects.values_list("state", flat=True)) == set(State.values)
+    call_command("seed_demo", "--accounts", "120", stdout=out)
+    call_command("seed_demo", "--accounts", "150", stdout=out)
+    assert LoanAccount.objects.count() == 150
+
+
 def test_it_can_run_twice(settings) -> None:
     settings.DEBUG = True
-    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", "--accounts", "0", stdout=StringIO())
     lead = get_user_model().objects.get(username="lead")
     lead.set_password("changed-by-hand-1")
     lead.save()
-    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", "--accounts", "0", stdout=StringIO())
     assert get_user_model().objects.count() == len(EXPECTED)
     lead.refresh_from_db()
     assert lead.check_password("demo")
@@ -58,14 +71,14 @@ def test_it_refuses_to_run_in_production_without_force(settings) -> None:
     with pytest.raises(CommandError, match="refuses to run with DJANGO_DEBUG=0"):
         call_command("seed_demo", stdout=StringIO())
     assert not get_user_model().objects.exists()
-    call_command("seed_demo", "--force", stdout=StringIO())
+    call_command("seed_demo", "--force", "--accounts", "0", stdout=StringIO())
     assert get_user_model().objects.count() == len(EXPECTED)
 
 
 @pytest.mark.parametrize("username", sorted(EXPECTED))
 def test_each_demo_user_signs_in_and_sees_their_role(client: Client, settings, username: str) -> None:
     settings.DEBUG = True
-    call_command("seed_demo", stdout=StringIO())
+    call_command("seed_demo", "--accounts", "0", stdout=StringIO())
     response = client.post(reverse("login"), {"username": username, "password": "demo"}, follow=True)
     assert response.status_code == 200
     header = response.content.decode()

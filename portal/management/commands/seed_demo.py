@@ -1,12 +1,15 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.demo import demo_accounts_create
+from accounts.models import LoanAccount
 from portal.services import DEMO_PASSWORD, demo_staff_ensure
 
 
 class Command(BaseCommand):
     help = (
-        "Create the demo data: one login per role (password 'demo'). Safe to run again. "
+        "Create the demo data: one login per role (password 'demo') and realistic customers and "
+        "loan accounts in every state. Safe to run again: it only tops the accounts up to --accounts. "
         "Refuses to run with DJANGO_DEBUG=0 unless given --force."
     )
 
@@ -14,9 +17,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--accounts",
             type=int,
-            default=0,
+            default=200,
             metavar="N",
-            help="How many demo loan accounts to create (used once the accounts module has data).",
+            help="How many (non-drill) demo loan accounts there should be (default 200).",
         )
         parser.add_argument(
             "--force",
@@ -30,10 +33,14 @@ class Command(BaseCommand):
                 "seed_demo creates logins with the known password 'demo' and refuses to run with "
                 "DJANGO_DEBUG=0. Use --force if this really is a demo installation."
             )
-        accounts = options["accounts"]
-        if not isinstance(accounts, int) or accounts < 0:
+        wanted = options["accounts"]
+        if not isinstance(wanted, int) or wanted < 0:
             raise CommandError("--accounts must be 0 or more.")
         staff = demo_staff_ensure()
+        existing = LoanAccount.objects.filter(is_drill=False).count()
+        created = demo_accounts_create(count=wanted - existing) if wanted > existing else 0
+        self.stdout.write(f"Loan accounts: {existing + created} ({created} created now).")
+
         width = max(len(member.username) for member in staff)
         self.stdout.write(self.style.SUCCESS(f"Demo logins (password for all: {DEMO_PASSWORD}):"))
         for member in staff:

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from django_fsm.admin import FSMAdminMixin
+
+from accounts.models import ApprovalRequest, AuditEntry, Channel, CoreEvent, Customer, LoanAccount, Tranche
+from accounts.policy import MANUAL_TRANSITIONS
+from accounts.services import AccountActionError, Actor, account_transition
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History and evidence: visible to whoever may view it, changed by nobody here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ["name", "credit_code", "risk_tier", "credit_score", "contact_name", "is_drill"]
+    list_filter = ["risk_tier", "is_drill"]
+    search_fields = ["name", "credit_code", "contact_name"]
+    show_full_result_count = False
+
+
+class AdminReasonForm(forms.Form):
+    reason = forms.CharField(label="Reason (goes into the audit trail)", widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class TrancheInline(admin.TabularInline):
+    model = Tranche
+    extra = 0
+    can_delete = False
+    readonly_fields = ["sequence", "amount", "status", "released_at"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class AuditInline(admin.TabularInline):
+    model = AuditEntry
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "transition", "from_state", "to_state", "actor_name", "channel", "reason")
+    readonly_fields = fields
+    ordering = ["-created_at", "-id"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(LoanAccount)
+class LoanAccountAdmin(FSMAdminMixin, admin.ModelAdmin):
+    """Accounts change only through transitions, which run through the same service and audit."""
+
+    fsm_fields = ["state"]
+    fsm_forms = {name: AdminReasonForm for name in MANUAL_TRANSITIONS}
+    list_display = ["number", "customer", "product", "channel", "state", "empty_cause", "approved_limit", "is_drill"]
+    list_filter = ["state", "empty_cause", "product", "customer__risk_tier", "is_drill"]
+    search_fields = ["number", "customer__name", "customer__credit_code"]
+    list_select_related = ["customer"]
+    show_full_result_count = False
+    inlines = [TrancheInline, AuditInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return tuple(field.name for field in self.model._meta.fields)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_fsm_label(self, transition: Any) -> str:
+        manual = MANUAL_TRANSITIONS.get(transition.name)
+        return str(manual.label) if manual else transition.name
+
+    def _apply_fsm_transition(  # type: ignore[override]
+        self, *, obj: LoanAccount, transition_name: str, request: HttpRequest, kwargs: Any = None
+    ) -> bool:
+        reason = (kwargs or {}).get("reason", "")
+        try:
+            account_transition(
+                account_id=obj.pk,
+                transition_name=transition_name,
+                actor=Actor.staff(request.user, Channel.ADMIN),  # type: ignore[arg-type]
+                reason=reason,
+            )
+        except (AccountActionError, PermissionDenied) as exc:
+            self.message_user(request, getattr(exc, "message", str(exc)) or "Not allowed.", level=messages.ERROR)
+            return False
+        self.message_user(request, f"{self.get_fsm_label(getattr(obj, transition_name))}: done.", messages.SUCCESS)
+        return True
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "account", "transition", "from_state", "to_state", "actor_name", "channel"]
+    list_filter = ["transition", "channel", "to_state"]
+    search_fields = ["account__number", "actor_name", "reason"]
+    list_select_related = ["account"]
+    show_full_result_count = False
+
+
+@admin.register(ApprovalRequest)
+class ApprovalRequestAdmin(ReadOnlyAdmin):
+    list_display = ["requested_at", "account", "kind", "status", "requested_by", "decided_by"]
+    list_filter = ["kind", "status"]
+    search_fields = ["account__number", "reason"]
+    list_select_related = ["account", "requested_by", "decided_by"]
+
+
+@admin.register(Tranche)
+class TrancheAdmin(ReadOnlyAdmin):
+    list_display = ["account", "sequence", "amount", "status", "released_at"]
+    list_filter = ["status"]
+    search_fields = ["account__number"]
+    list_select_related = ["account"]
+
+
+@admin.register(CoreEvent)
+class CoreEventAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "event_id", "event_type", "account", "outcome"]
+    list_filter = ["event_type"]
+    search_fields = ["event_id", "account__number"]
+    list_select_related = ["account"]

@@ -1,0 +1,540 @@
+"""Realistic demo customers and loan accounts, created in bulk.
+
+``demo_accounts_create`` writes enterprise borrowers and their credit lines spread over every
+state and every empty-card cause, with the timestamps, verification steps, tranches and audit
+history each state implies, as if the accounts had gone through ``accounts.services``. It only
+uses ``bulk_create`` so that a hundred thousand accounts load in seconds; it is deterministic
+for a given seed and number of accounts already in the database, and safe to run again.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import AuditEntry, Channel, Customer, EmptyCause, LoanAccount, Product, State, Tranche
+from accounts.policy import TIERS, RiskTier, Step, tranche_amounts
+from accounts.validators import CREDIT_CODE_CHARS, credit_code_check_char
+
+# --- names and places -------------------------------------------------------------------
+
+# City, and the administrative region code (GB/T 2260) of one of its districts.
+CITIES: tuple[tuple[str, str], ...] = (
+    ("Shanghai", "310115"),
+    ("Beijing", "110105"),
+    ("Shenzhen", "440304"),
+    ("Guangzhou", "440106"),
+    ("Hangzhou", "330106"),
+    ("Suzhou", "320505"),
+    ("Nanjing", "320106"),
+    ("Wuhan", "420106"),
+    ("Chengdu", "510107"),
+    ("Chongqing", "500112"),
+    ("Tianjin", "120116"),
+    ("Xi'an", "610113"),
+    ("Qingdao", "370212"),
+    ("Ningbo", "330212"),
+    ("Xiamen", "350206"),
+    ("Changsha", "430104"),
+    ("Zhengzhou", "410105"),
+    ("Hefei", "340104"),
+    ("Jinan", "370102"),
+    ("Dalian", "210204"),
+    ("Shenyang", "210102"),
+    ("Fuzhou", "350102"),
+    ("Kunming", "530102"),
+    ("Wuxi", "320214"),
+    ("Dongguan", "441900"),
+    ("Foshan", "440604"),
+    ("Changzhou", "320411"),
+    ("Nantong", "320602"),
+    ("Wenzhou", "330302"),
+    ("Harbin", "230103"),
+    ("Nanchang", "360102"),
+    ("Shijiazhuang", "130102"),
+)
+BRAND_SYLLABLES = (
+    "Hua", "Xin", "Tai", "Rong", "Sheng", "Jin", "Hong", "Da", "Heng", "Yuan", "Tian", "Long",
+    "Kai", "Ming", "Feng", "Chang", "Bao", "Fu", "Guang", "Hai", "Jia", "Yong", "Zhong", "Cheng",
+    "Rui", "Tong", "Xing", "Yu", "An", "Wei", "Lian", "Ding", "Hao", "Run", "Shun",
+)  # fmt: skip
+# Industry as it appears in the name, and the word used in the e-mail domain.
+INDUSTRIES: tuple[tuple[str, str], ...] = (
+    ("Precision Machinery", "precision"),
+    ("New Materials", "materials"),
+    ("Electronic Technology", "electronics"),
+    ("Logistics", "logistics"),
+    ("Pharmaceutical", "pharma"),
+    ("Textile", "textile"),
+    ("Auto Parts", "autoparts"),
+    ("Food Processing", "foods"),
+    ("Chemical Industry", "chemical"),
+    ("Construction Engineering", "construction"),
+    ("Environmental Technology", "enviro"),
+    ("Semiconductor", "semicon"),
+    ("New Energy", "newenergy"),
+    ("Photovoltaic Technology", "solar"),
+    ("Medical Devices", "meditech"),
+    ("Packaging", "packaging"),
+    ("Steel Structure", "steel"),
+    ("Furniture", "furniture"),
+    ("Agricultural Development", "agri"),
+    ("Import and Export Trading", "trading"),
+    ("Supply Chain Management", "supplychain"),
+    ("Optoelectronics", "opto"),
+    ("Biotechnology", "biotech"),
+    ("Intelligent Equipment", "smartequip"),
+    ("Cold Chain Logistics", "coldchain"),
+    ("Software", "software"),
+    ("Petrochemical Equipment", "petrochem"),
+    ("Ceramics", "ceramics"),
+    ("Printing", "printing"),
+    ("Garment", "garment"),
+    ("Marine Engineering", "marine"),
+    ("Battery Technology", "battery"),
+)
+COMPANY_SUFFIXES = ("Co., Ltd.", "Co., Ltd.", "Co., Ltd.", "Co., Ltd.", "Group Co., Ltd.", "Industrial Co., Ltd.")
+SURNAMES = (
+    "Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou", "Xu", "Sun", "Ma",
+    "Zhu", "Hu", "Guo", "He", "Lin", "Gao", "Luo", "Zheng", "Liang", "Xie", "Song", "Tang", "Han",
+    "Feng", "Deng", "Cao", "Peng",
+)  # fmt: skip
+GIVEN_NAMES = (
+    "Fang", "Wei", "Min", "Jing", "Li", "Qiang", "Lei", "Jun", "Yang", "Yong", "Yan", "Jie", "Juan",
+    "Tao", "Ming", "Chao", "Xiuying", "Xiaoming", "Hui", "Jian", "Ping", "Gang", "Lan", "Na", "Hong",
+    "Xin", "Yifan", "Haoran", "Zihan", "Yuting", "Jiahui", "Zhiqiang",
+)  # fmt: skip
+EMAIL_MAILBOXES = ("finance", "finance", "treasury", "accounts", "cfo")
+MOBILE_PREFIXES = (
+    "130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "155", "156",
+    "158", "159", "166", "173", "176", "177", "180", "181", "186", "187", "188", "189", "191", "199",
+)  # fmt: skip
+CHANNELS: tuple[tuple[str, int], ...] = (
+    ("Online banking", 20),
+    ("Mobile app", 14),
+    ("Relationship manager", 16),
+    ("Shanghai Pudong branch", 10),
+    ("Shenzhen Futian branch", 8),
+    ("Beijing Chaoyang branch", 8),
+    ("Guangzhou Tianhe branch", 6),
+    ("Hangzhou Xihu branch", 6),
+    ("Chengdu Jinjiang branch", 5),
+    ("Supply chain platform", 7),
+)
+
+# --- how the accounts spread --------------------------------------------------------------
+
+TIER_WEIGHTS = ((RiskTier.LOW, 50), (RiskTier.MEDIUM, 35), (RiskTier.HIGH, 15))
+# Mean, spread and bounds of the credit score per tier.
+CREDIT_SCORES = {
+    RiskTier.LOW: (770, 50, 640, 900),
+    RiskTier.MEDIUM: (670, 50, 520, 800),
+    RiskTier.HIGH: (560, 70, 300, 690),
+}
+ACCOUNTS_PER_CUSTOMER = ((1, 75), (2, 20), (3, 5))  # 1.3 on average
+PRODUCT_WEIGHTS = ((Product.WORKING_CAPITAL, 50), (Product.EQUIPMENT_PURCHASE, 30), (Product.PROJECT_FINANCE, 20))
+# Approved limit per product in CNY, drawn log-uniformly and rounded to 10,000.
+LIMIT_RANGES: dict[str, tuple[int, int]] = {
+    Product.WORKING_CAPITAL: (200_000, 10_000_000),
+    Product.EQUIPMENT_PURCHASE: (500_000, 20_000_000),
+    Product.PROJECT_FINANCE: (5_000_000, 50_000_000),
+}
+STATE_WEIGHTS = (
+    (State.APPROVED, 8),
+    (State.ISSUED, 12),
+    (State.VERIFYING, 10),
+    (State.ACTIVE, 45),
+    (State.EMPTY, 20),
+    (State.CLOSED, 5),
+)
+CAUSE_WEIGHTS = ((EmptyCause.SYSTEM_CONFIG, 40), (EmptyCause.CUSTOMER_INCOMPLETE, 45), (EmptyCause.RISK_HOLD, 15))
+ERROR_CODES = (
+    ("CB-4031", "card profile rejected by core banking"),
+    ("CB-4102", "limit not synchronised to the card system"),
+    ("CB-5002", "core banking timed out"),
+    ("CFG-CHANNEL-MISSING", "channel not configured for this product"),
+    ("CFG-PRODUCT-LIMIT", "product limit table missing for the branch"),
+    ("HSM-KEY-EXPIRED", "card key expired in the HSM"),
+    ("SMS-GW-503", "SMS gateway unavailable"),
+)
+HOLD_REASONS = (
+    "adverse credit bureau report",
+    "overdue repayment reported by another bank",
+    "court enforcement record found",
+    "change of controlling shareholder under review",
+    "collateral valuation dropped",
+    "sanctions screening hit to be cleared",
+)
+CLOSE_REASONS = {
+    State.ACTIVE: ("Line repaid and closed at the customer's request.", "Superseded by a renewed facility."),
+    State.ISSUED: ("Customer declined the line before activation.",),
+    State.APPROVED: ("Approval withdrawn before the card was issued.", "Customer declined the offer."),
+}
+STEP_NAMES = {Step.SMS_CODE: "SMS code", Step.PASSWORD: "password", Step.CREDIT_REVIEW: "credit review"}
+
+CORE_BANKING = "core-banking"
+MONITOR = "activation-monitor"
+SEED = "seed_demo"
+NUMBER_PREFIX = "LA"
+NUMBER_BASE = 1_000_000_000  # the first demo account is LA1000000001 when there is none yet
+
+
+def _weighted(rng: random.Random, options: tuple[tuple[Any, int], ...]) -> Any:
+    return rng.choices([value for value, _weight in options], weights=[weight for _value, weight in options])[0]
+
+
+def _hours(rng: random.Random, low: float, high: float) -> timedelta:
+    return timedelta(hours=rng.uniform(low, high))
+
+
+# --- customers ----------------------------------------------------------------------------
+
+
+def _credit_code(rng: random.Random, region: str, taken: set[str]) -> str:
+    """A valid, unused unified social credit code: 9 1 <region> <9-char org code> <check>."""
+    while True:
+        first17 = "91" + region + "".join(rng.choices(CREDIT_CODE_CHARS, k=9))
+        code = first17 + credit_code_check_char(first17)
+        if code not in taken:
+            taken.add(code)
+            return code
+
+
+def _customer(rng: random.Random, taken_codes: set[str], is_drill: bool) -> Customer:
+    city, region = rng.choice(CITIES)
+    first, second = rng.sample(BRAND_SYLLABLES, 2)
+    brand = first + second.lower()
+    industry, domain_word = rng.choice(INDUSTRIES)
+    tier = _weighted(rng, TIER_WEIGHTS)
+    mean, spread, low, high = CREDIT_SCORES[tier]
+    return Customer(
+        name=f"{city} {brand} {industry} {rng.choice(COMPANY_SUFFIXES)}",
+        credit_code=_credit_code(rng, region, taken_codes),
+        contact_name=f"{rng.choice(SURNAMES)} {rng.choice(GIVEN_NAMES)}",
+        contact_mobile=rng.choice(MOBILE_PREFIXES) + f"{rng.randrange(10**8):08d}",
+        email=f"{rng.choice(EMAIL_MAILBOXES)}@{brand.lower()}-{domain_word}.example",
+        risk_tier=tier,
+        credit_score=min(high, max(low, round(rng.gauss(mean, spread)))),
+        is_drill=is_drill,
+    )
+
+
+# --- accounts -----------------------------------------------------------------------------
+
+
+# action, from_state, to_state, at, actor_name, channel, reason, details
+_Event = tuple[str, str, str, datetime, str, str, str, dict[str, str]]
+
+
+@dataclass
+class _History:
+    """The transitions an account went through, oldest first, and the state they led to."""
+
+    events: list[_Event] = field(default_factory=list)
+    state: str = State.APPROVED
+
+    def add(
+        self,
+        action: str,
+        to_state: str,
+        at: datetime,
+        *,
+        actor: str,
+        channel: str,
+        reason: str,
+        details: dict[str, str] | None = None,
+    ) -> None:
+        self.events.append((action, self.state, to_state, at, actor, channel, reason, details or {}))
+        self.state = to_state
+
+
+def _approved_limit(rng: random.Random, product: str) -> Decimal:
+    low, high = LIMIT_RANGES[product]
+    amount = low * (high / low) ** rng.random()
+    return Decimal(max(low, min(high, round(amount, -4)))).quantize(Decimal("0.01"))
+
+
+def _steps(rng: random.Random, tier: str, done: int, start: datetime, end: datetime) -> dict[str, datetime]:
+    """The first ``done`` required steps of the tier, at sorted times between start and end."""
+    steps = TIERS[tier].required_steps[:done]
+    span = (end - start).total_seconds()
+    times = sorted(start + timedelta(seconds=rng.uniform(0.05, 0.95) * span) for _step in steps)
+    return dict(zip(steps, times, strict=True))
+
+
+@dataclass(frozen=True)
+class _AccountPlan:
+    """One account before it is saved: its field values, its history and its tranche amounts."""
+
+    fields: dict[str, Any]
+    events: list[_Event]
+    tranches: list[Decimal]
+
+
+def _account(rng: random.Random, tier: str, number: str, now: datetime, is_drill: bool) -> _AccountPlan:
+    """Draw one account of a customer of this tier: state, timeline, steps, limit and history."""
+    window = TIERS[tier].activation_window
+    window_hours = window.total_seconds() / 3600
+    required = len(TIERS[tier].required_steps)
+    product = _weighted(rng, PRODUCT_WEIGHTS)
+    approved_limit = _approved_limit(rng, product)
+    state = _weighted(rng, STATE_WEIGHTS)
+    cause = _weighted(rng, CAUSE_WEIGHTS) if state == State.EMPTY else ""
+
+    history = _History()
+    issued_at: datetime | None = None
+    activated_at: datetime | None = None
+    closed_at: datetime | None = None
+    empty_since: datetime | None = None
+    error_code = ""
+    steps: dict[str, datetime] = {}
+
+    def issue(at: datetime) -> None:
+        nonlocal issued_at
+        issued_at = at
+        history.add("issue", State.ISSUED, at, actor=CORE_BANKING, channel=Channel.WEBHOOK, reason="Card issued.")
+
+    def verify(at: datetime) -> None:
+        history.add(
+            "begin_verification",
+            State.VERIFYING,
+            at,
+            actor=CORE_BANKING,
+            channel=Channel.WEBHOOK,
+            reason="Customer opened the activation page.",
+        )
+
+    def activate(at: datetime, reason: str = "Activation confirmed by core banking.") -> None:
+        nonlocal activated_at
+        activated_at = at
+        history.add("activate", State.ACTIVE, at, actor=CORE_BANKING, channel=Channel.WEBHOOK, reason=reason)
+
+    def reach_active(at: datetime) -> datetime:
+        """Issue, maybe verify (maybe after a failed attempt), activate at ``at``; return created_at."""
+        nonlocal steps
+        recovered = rng.random() < 0.1
+        t_verify = at - _hours(rng, 0.5, 72)
+        t_issue = t_verify - _hours(rng, 0.2, 48)
+        issue(t_issue)
+        if rng.random() < 0.75:
+            verify(t_verify)
+        if recovered:
+            code, text = rng.choice(ERROR_CODES)
+            t_fail = t_verify + (at - t_verify) * rng.uniform(0.2, 0.8)
+            history.add(
+                "fail_activation",
+                State.EMPTY,
+                t_fail,
+                actor=CORE_BANKING,
+                channel=Channel.WEBHOOK,
+                reason=f"Activation failed: {code} ({text}).",
+                details={"error_code": code},
+            )
+            activate(at, "Activation retried after the configuration fix.")
+        else:
+            activate(at)
+        steps = _steps(rng, tier, required, t_issue, at)
+        return t_issue - _hours(rng, 2, 72)
+
+    def stuck_for() -> timedelta:
+        if rng.random() < 0.7:
+            return _hours(rng, 0.5, 7 * 24)
+        return _hours(rng, 7 * 24, 30 * 24)
+
+    if state == State.APPROVED:
+        created_at = now - _hours(rng, 2, 12 * 24)
+    elif state == State.ISSUED:
+        t_issue = now - _hours(rng, 0.5, window_hours * 1.4)
+        issue(t_issue)
+        steps = _steps(rng, tier, rng.randrange(required), t_issue, now)
+        created_at = t_issue - _hours(rng, 2, 72)
+    elif state == State.VERIFYING:
+        t_verify = now - _hours(rng, 0.5, window_hours * 1.2)
+        t_issue = t_verify - _hours(rng, 0.2, 48)
+        issue(t_issue)
+        verify(t_verify)
+        steps = _steps(rng, tier, rng.randrange(required), t_issue, now)
+        created_at = t_issue - _hours(rng, 2, 72)
+    elif state == State.ACTIVE:
+        created_at = reach_active(now - _hours(rng, 1, 45 * 24))
+    elif state == State.EMPTY:
+        empty_since = now - stuck_for()
+        if cause == EmptyCause.SYSTEM_CONFIG:
+            t_verify = empty_since - _hours(rng, 0.2, 48)
+            t_issue = t_verify - _hours(rng, 0.2, 48)
+            issue(t_issue)
+            if rng.random() < 0.6:
+                verify(t_verify)
+            done = required if rng.random() < 0.75 else rng.randrange(required)
+            steps = _steps(rng, tier, done, t_issue, empty_since)
+            error_code, text = rng.choice(ERROR_CODES)
+            history.add(
+                "fail_activation",
+                State.EMPTY,
+                empty_since,
+                actor=CORE_BANKING,
+                channel=Channel.WEBHOOK,
+                reason=f"Activation failed: {error_code} ({text}).",
+                details={"error_code": error_code},
+            )
+            created_at = t_issue - _hours(rng, 2, 72)
+        elif cause == EmptyCause.CUSTOMER_INCOMPLETE:
+            t_issue = empty_since - window - _hours(rng, 0, 6)
+            issue(t_issue)
+            if rng.random() < 0.7:
+                verify(t_issue + _hours(rng, 0.2, window_hours * 0.8))
+            steps = _steps(rng, tier, rng.randrange(required), t_issue, empty_since)
+            missing = ", ".join(STEP_NAMES[step] for step in TIERS[tier].required_steps[len(steps) :])
+            history.add(
+                "mark_stalled",
+                State.EMPTY,
+                empty_since,
+                actor=MONITOR,
+                channel=Channel.JOB,
+                reason=f"Activation window of {window.days} days passed; still missing: {missing}.",
+            )
+            created_at = t_issue - _hours(rng, 2, 72)
+        else:
+            if rng.random() < 0.45:
+                created_at = reach_active(empty_since - _hours(rng, 24, 15 * 24))
+            else:
+                t_verify = empty_since - _hours(rng, 0.2, 72)
+                t_issue = t_verify - _hours(rng, 0.2, 48)
+                issue(t_issue)
+                if rng.random() < 0.5:
+                    verify(t_verify)
+                steps = _steps(rng, tier, rng.randint(0, required), t_issue, empty_since)
+                created_at = t_issue - _hours(rng, 2, 72)
+            history.add(
+                "hold",
+                State.EMPTY,
+                empty_since,
+                actor=SEED,
+                channel=Channel.IMPORT,
+                reason=f"Risk hold: {rng.choice(HOLD_REASONS)}.",
+            )
+    else:  # closed
+        closed_at = now - _hours(rng, 1, 20 * 24)
+        came_from = _weighted(rng, ((State.ACTIVE, 70), (State.APPROVED, 20), (State.ISSUED, 10)))
+        if came_from == State.ACTIVE:
+            created_at = reach_active(closed_at - _hours(rng, 48, 25 * 24))
+        elif came_from == State.ISSUED:
+            t_issue = closed_at - _hours(rng, 1, 5 * 24)
+            issue(t_issue)
+            steps = _steps(rng, tier, rng.randrange(required), t_issue, closed_at)
+            created_at = t_issue - _hours(rng, 2, 72)
+        else:
+            created_at = closed_at - _hours(rng, 24, 10 * 24)
+        history.add(
+            "close",
+            State.CLOSED,
+            closed_at,
+            actor=SEED,
+            channel=Channel.IMPORT,
+            reason=rng.choice(CLOSE_REASONS[came_from]),
+        )
+
+    tranche_plan = tranche_amounts(approved_limit, tier) if activated_at else []
+    fields = {
+        "state": history.state,
+        "number": number,
+        "product": product,
+        "channel": _weighted(rng, CHANNELS),
+        "approved_limit": approved_limit,
+        "released_limit": tranche_plan[0] if tranche_plan else Decimal("0.00"),
+        "empty_cause": cause,
+        "empty_since": empty_since,
+        "state_changed_at": history.events[-1][3] if history.events else created_at,
+        "version": 1 + len(history.events),
+        "issued_at": issued_at,
+        "activated_at": activated_at,
+        "closed_at": closed_at,
+        "last_error_code": error_code,
+        "sms_verified_at": steps.get(Step.SMS_CODE),
+        "password_set_at": steps.get(Step.PASSWORD),
+        "credit_reviewed_at": steps.get(Step.CREDIT_REVIEW),
+        "is_drill": is_drill,
+        "created_at": created_at,
+    }
+    return _AccountPlan(fields, history.events, tranche_plan)
+
+
+def _next_number() -> int:
+    highest = (
+        LoanAccount.objects.filter(number__regex=rf"^{NUMBER_PREFIX}[0-9]{{10}}$")
+        .order_by("-number")
+        .values_list("number", flat=True)
+        .first()
+    )
+    return max(NUMBER_BASE, int(highest[len(NUMBER_PREFIX) :]) if highest else 0) + 1
+
+
+def demo_accounts_create(*, count: int, seed: int = 2026, is_drill: bool = False, batch_size: int = 5000) -> int:
+    """Create `count` realistic customers+loan accounts in bulk; return how many accounts were created."""
+    if count <= 0:
+        return 0
+    with transaction.atomic():
+        rng = random.Random(seed + LoanAccount.objects.count())  # noqa: S311 - demo data, reproducible on purpose
+        taken_codes = set(Customer.objects.values_list("credit_code", flat=True))
+        number = _next_number()
+        now = timezone.now()
+        created = 0
+        while created < count:
+            target = min(batch_size, count - created)
+            customers: list[Customer] = []
+            plans: list[tuple[Customer, _AccountPlan]] = []
+            while len(plans) < target:
+                customer = _customer(rng, taken_codes, is_drill)
+                customers.append(customer)
+                first_created = now
+                for _index in range(min(_weighted(rng, ACCOUNTS_PER_CUSTOMER), target - len(plans))):
+                    plan = _account(rng, customer.risk_tier, f"{NUMBER_PREFIX}{number:010d}", now, is_drill)
+                    number += 1
+                    plans.append((customer, plan))
+                    first_created = min(first_created, plan.fields["created_at"])
+                customer.created_at = first_created - _hours(rng, 1, 20 * 24)
+            Customer.objects.bulk_create(customers, batch_size=batch_size)
+            # Built only now, with the ids bulk_create set: plain ids are cheaper than instances.
+            accounts = [LoanAccount(customer_id=customer.pk, **plan.fields) for customer, plan in plans]
+            LoanAccount.objects.bulk_create(accounts, batch_size=batch_size)
+            Tranche.objects.bulk_create(
+                (
+                    Tranche(
+                        account_id=account.pk,
+                        sequence=sequence,
+                        amount=amount,
+                        status=Tranche.Status.RELEASED if sequence == 1 else Tranche.Status.PLANNED,
+                        released_at=account.activated_at if sequence == 1 else None,
+                    )
+                    for account, (_owner, plan) in zip(accounts, plans, strict=True)
+                    for sequence, amount in enumerate(plan.tranches, start=1)
+                ),
+                batch_size=batch_size,
+            )
+            AuditEntry.objects.bulk_create(
+                (
+                    AuditEntry(
+                        account_id=account.pk,
+                        transition=action,
+                        from_state=from_state,
+                        to_state=to_state,
+                        actor_id=None,
+                        actor_name=actor,
+                        channel=channel,
+                        reason=reason,
+                        details=details,
+                        created_at=at,
+                    )
+                    for account, (_owner, plan) in zip(accounts, plans, strict=True)
+                    for action, from_state, to_state, at, actor, channel, reason, details in plan.events
+                ),
+                batch_size=batch_size,
+            )
+            created += len(accounts)
+    return created

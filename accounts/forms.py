@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+
+class AccountActionForm(forms.Form):
+    """Every action on an account carries a reason and the version the user was looking at."""
+
+    reason = forms.CharField(
+        label=_("Reason"),
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": _("Give a reason: it goes into the account's audit trail.")},
+    )
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+class DecisionForm(forms.Form):
+    note = forms.CharField(label=_("Note"), max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(
+        label=_("CSV file"),
+        help_text=_("UTF-8 CSV with a header row; see the columns below. At most 10 MB."),
+    )
+    dry_run = forms.BooleanField(
+        label=_("Check only (dry run): report what would change, change nothing"), required=False, initial=True
+    )
+
+    MAX_BYTES = 10 * 1024 * 1024
+
+    def clean_file(self) -> object:
+        upload = self.cleaned_data["file"]
+        if upload.size > self.MAX_BYTES:
+            raise forms.ValidationError(_("This file is larger than 10 MB; split it into smaller files."))
+        return upload

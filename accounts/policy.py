@@ -1,0 +1,150 @@
+"""Risk-tier policy and who may act on an account: one place for both.
+
+Per tier: the verification steps that must be done before activation, how long an account
+may stay ``issued``/``verifying`` before the monitor marks it stalled, and the tranche plan
+(the shares of the approved limit released on activation and then one approval at a time).
+Per manual transition: the permission and the department whose members may trigger it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import ROUND_DOWN, Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+
+
+class RiskTier(models.TextChoices):
+    LOW = "low", _("Low")
+    MEDIUM = "medium", _("Medium")
+    HIGH = "high", _("High")
+
+
+class Step(models.TextChoices):
+    SMS_CODE = "sms_code", _("SMS code verified")
+    PASSWORD = "password", _("Password set")
+    CREDIT_REVIEW = "credit_review", _("Credit officer review approved")
+
+
+@dataclass(frozen=True)
+class TierPolicy:
+    required_steps: tuple[Step, ...]
+    activation_window: timedelta
+    tranche_shares: tuple[Decimal, ...]  # adds up to 1; the first is released on activation
+
+    @property
+    def staged(self) -> bool:
+        return len(self.tranche_shares) > 1
+
+
+TIERS: dict[str, TierPolicy] = {
+    RiskTier.LOW: TierPolicy((Step.SMS_CODE,), timedelta(days=3), (Decimal("1"),)),
+    RiskTier.MEDIUM: TierPolicy((Step.SMS_CODE, Step.PASSWORD), timedelta(days=5), (Decimal("1"),)),
+    RiskTier.HIGH: TierPolicy(
+        (Step.SMS_CODE, Step.PASSWORD, Step.CREDIT_REVIEW),
+        timedelta(days=7),
+        (Decimal("0.3"), Decimal("0.3"), Decimal("0.4")),
+    ),
+}
+
+
+def tranche_amounts(approved_limit: Decimal, tier: str) -> list[Decimal]:
+    """The approved limit split by the tier's plan, in fen; the last tranche takes the rounding rest."""
+    shares = TIERS[tier].tranche_shares
+    amounts = [(approved_limit * share).quantize(Decimal("0.01"), rounding=ROUND_DOWN) for share in shares[:-1]]
+    amounts.append(approved_limit - sum(amounts, Decimal(0)))
+    return amounts
+
+
+@dataclass(frozen=True)
+class ManualTransition:
+    """A transition staff may trigger by hand: who, and how the button reads."""
+
+    permission: str
+    department: str
+    label: Any
+    help_text: Any
+
+
+MANUAL_TRANSITIONS: dict[str, ManualTransition] = {
+    "issue": ManualTransition(
+        "accounts.issue_loanaccount", "credit", _("Issue card"), _("Issue the card so that activation can start.")
+    ),
+    "begin_verification": ManualTransition(
+        "accounts.verify_loanaccount",
+        "service",
+        _("Restart verification"),
+        _("The customer is ready to finish their verification steps."),
+    ),
+    "activate": ManualTransition(
+        "accounts.activate_loanaccount",
+        "tech",
+        _("Activate"),
+        _("Activate the card now; every required verification step must be done."),
+    ),
+    "fail_activation": ManualTransition(
+        "accounts.fail_loanaccount",
+        "tech",
+        _("Mark activation failed"),
+        _("Activation failed in a system; the account goes to the empty-card state for tech."),
+    ),
+    "hold": ManualTransition(
+        "accounts.hold_loanaccount",
+        "credit",
+        _("Put on risk hold"),
+        _("Freeze the line on purpose; it stays unusable until credit releases it."),
+    ),
+    "release_hold": ManualTransition(
+        "accounts.release_loanaccount",
+        "credit",
+        _("Release hold"),
+        _("Unfreeze the line. High-risk accounts need a second credit officer's approval."),
+    ),
+    "close": ManualTransition(
+        "accounts.close_loanaccount", "credit", _("Close account"), _("Close the account for good. This is final.")
+    ),
+}
+SYSTEM_ONLY_TRANSITIONS = ("mark_stalled",)
+
+# How each audited action reads in the account's history.
+ACTION_LABELS: dict[str, Any] = {
+    "issue": _("Card issued"),
+    "begin_verification": _("Verification started"),
+    "activate": _("Activated"),
+    "fail_activation": _("Activation failed"),
+    "mark_stalled": _("Marked stalled (verification window passed)"),
+    "hold": _("Put on risk hold"),
+    "release_hold": _("Risk hold released"),
+    "close": _("Closed"),
+    "release_tranche": _("Tranche released"),
+}
+
+
+def department_codes(user: User | AnonymousUser) -> frozenset[str]:
+    """The user's departments, read once per user object."""
+    cached: frozenset[str] | None = getattr(user, "_department_codes", None)
+    if cached is None:
+        if not user.is_authenticated:
+            cached = frozenset()
+        else:
+            from portal.models import Department
+
+            cached = frozenset(Department.objects.filter(members__user=user).values_list("code", flat=True))
+        user._department_codes = cached  # type: ignore[union-attr]
+    return cached
+
+
+def may_trigger(user: User | AnonymousUser, transition_name: str) -> bool:
+    """Whether this user may trigger the transition by hand (ignoring the account's state)."""
+    manual = MANUAL_TRANSITIONS.get(transition_name)
+    if manual is None or not user.is_authenticated or not user.is_active:
+        return False
+    if getattr(user, "is_superuser", False):
+        return True
+    return user.has_perm(manual.permission) and manual.department in department_codes(user)

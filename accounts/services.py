@@ -1,0 +1,380 @@
+"""Every write to customers and loan accounts.
+
+A state change goes through ``account_transition``: lock the row, check that the caller saw
+the current version, check permission and the transition's conditions, run the transition,
+save, write one audit row. Four-eyes requests and tranche releases are here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django_fsm import TransitionNotAllowed, can_proceed
+
+from accounts.models import (
+    ApprovalRequest,
+    AuditEntry,
+    Channel,
+    LoanAccount,
+    State,
+    Tranche,
+)
+from accounts.policy import (
+    MANUAL_TRANSITIONS,
+    SYSTEM_ONLY_TRANSITIONS,
+    TIERS,
+    RiskTier,
+    Step,
+    may_trigger,
+    tranche_amounts,
+)
+
+TRANSITIONS = (*MANUAL_TRANSITIONS, *SYSTEM_ONLY_TRANSITIONS)
+
+
+class AccountActionError(Exception):
+    """A refused action, with a message written for the person who tried it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class AccountChanged(AccountActionError):
+    """Someone else changed the account after the caller last read it."""
+
+    def __init__(self, account: LoanAccount) -> None:
+        last = account.audit_entries.order_by("-created_at", "-id").first()
+        if last:
+            message = _(
+                "%(who)s changed this account (%(action)s) at %(when)s, after you opened it. "
+                "Nothing was saved: look at the account as it is now and try again if still needed."
+            ) % {
+                "who": last.actor_name,
+                "action": last.transition.replace("_", " "),
+                "when": date_format(timezone.localtime(last.created_at), "DATETIME_FORMAT"),
+            }
+        else:
+            message = _("This account changed after you opened it. Nothing was saved; reload and try again.")
+        super().__init__(message)
+        self.last_change = last
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: a signed-in user, or a system component (job name, core banking, import)."""
+
+    user: User | None
+    name: str
+    channel: str
+
+    @classmethod
+    def staff(cls, user: User, channel: str = Channel.WEB) -> Actor:
+        full_name = user.get_full_name() if hasattr(user, "get_full_name") else ""
+        return cls(user=user, name=full_name or user.get_username(), channel=channel)
+
+    @classmethod
+    def system(cls, name: str, channel: str) -> Actor:
+        return cls(user=None, name=name, channel=channel)
+
+
+def _describe_refusal(account: LoanAccount, transition_name: str) -> str:
+    label = str(MANUAL_TRANSITIONS[transition_name].label) if transition_name in MANUAL_TRANSITIONS else transition_name
+    state = account.get_state_display()
+    if transition_name in ("activate", "release_hold") and account.state in (
+        State.ISSUED,
+        State.VERIFYING,
+        State.EMPTY,
+    ):
+        missing = account.steps_missing()
+        if transition_name == "activate" and account.on_hold:
+            return _("%(action)s is not possible: the line is on risk hold; credit must release it first.") % {
+                "action": label
+            }
+        if transition_name == "activate" and missing:
+            return _("%(action)s is not possible yet: still missing %(steps)s.") % {
+                "action": label,
+                "steps": ", ".join(str(Step(step).label) for step in missing),
+            }
+    if account.state == State.EMPTY:
+        state = f"{state} ({account.get_empty_cause_display()})"
+    return _("%(action)s is not possible while the account is %(state)s.") % {"action": label, "state": state}
+
+
+def _lock(account_id: int) -> LoanAccount:
+    return LoanAccount.objects.select_for_update().select_related("customer").get(pk=account_id)
+
+
+def _audit(
+    account: LoanAccount,
+    *,
+    action: str,
+    from_state: str,
+    actor: Actor,
+    reason: str,
+    requested_by: User | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    return AuditEntry.objects.create(
+        account=account,
+        transition=action,
+        from_state=from_state,
+        to_state=account.state,
+        actor=actor.user,
+        actor_name=actor.name,
+        requested_by=requested_by,
+        channel=actor.channel,
+        reason=reason,
+        details=details or {},
+    )
+
+
+def _check_version(account: LoanAccount, expected_version: int | None) -> None:
+    if expected_version is not None and account.version != expected_version:
+        raise AccountChanged(account)
+
+
+def _ensure_tranches(account: LoanAccount) -> None:
+    """Lay out the tranche plan once the line becomes usable; the first is released with it."""
+    if account.tranches.exists():
+        return
+    now = timezone.now()
+    Tranche.objects.bulk_create(
+        Tranche(
+            account=account,
+            sequence=index,
+            amount=amount,
+            status=Tranche.Status.RELEASED if index == 1 else Tranche.Status.PLANNED,
+            released_at=now if index == 1 else None,
+        )
+        for index, amount in enumerate(tranche_amounts(account.approved_limit, account.tier), start=1)
+    )
+
+
+@transaction.atomic
+def account_transition(
+    *,
+    account_id: int,
+    transition_name: str,
+    actor: Actor,
+    reason: str = "",
+    expected_version: int | None = None,
+    requested_by: User | None = None,
+    four_eyes_checked: bool = False,
+    **kwargs: Any,
+) -> LoanAccount:
+    """Apply one transition to one account, audited.
+
+    Staff (``actor.user`` set) need the transition's permission and a reason; system actors
+    (jobs, the webhook, imports) act as the system. ``expected_version`` is the version the
+    caller saw; if the account changed since, ``AccountChanged`` says who changed it and when.
+    Raises ``AccountActionError`` with a user-facing message; nothing is written then.
+    """
+    if transition_name not in TRANSITIONS:
+        raise AccountActionError(_("There is no action called “%(name)s”.") % {"name": transition_name})
+    account = _lock(account_id)
+    _check_version(account, expected_version)
+    method = getattr(account, transition_name)
+    if actor.user is not None:
+        if not may_trigger(actor.user, transition_name):
+            raise PermissionDenied(_("Your role does not allow this action on this account."))
+        if not reason.strip():
+            raise AccountActionError(_("Give a reason: it goes into the account's audit trail."))
+        if (
+            transition_name == "release_hold"
+            and account.tier == RiskTier.HIGH
+            and not four_eyes_checked
+            and actor.channel in (Channel.WEB, Channel.ADMIN)
+        ):
+            raise AccountActionError(
+                _("A high-risk line is released only with a second credit officer's approval: request the release.")
+            )
+    if not can_proceed(method):
+        raise AccountActionError(_describe_refusal(account, transition_name))
+
+    from_state = account.state
+    try:
+        method(**kwargs)
+    except TransitionNotAllowed:  # the state moved under us despite the lock: refuse cleanly
+        raise AccountActionError(_describe_refusal(account, transition_name)) from None
+    account.version += 1
+    account.state_changed_at = timezone.now()
+    account.full_clean(exclude=["state", "customer", "credit_reviewed_by"], validate_unique=False)
+    account.save()
+    if account.state == State.ACTIVE:
+        _ensure_tranches(account)
+    _audit(
+        account,
+        action=transition_name,
+        from_state=from_state,
+        actor=actor,
+        reason=reason.strip(),
+        requested_by=requested_by,
+        details={"error_code": kwargs["error_code"]} if kwargs.get("error_code") else None,
+    )
+    return account
+
+
+@transaction.atomic
+def account_step_record(
+    *, account_id: int, step: str, actor: Actor, at: datetime | None = None, expected_version: int | None = None
+) -> LoanAccount:
+    """Record a verification step as done (the SMS code, the password, or the credit review).
+
+    The credit review is a credit officer's decision; the other steps are the customer's and
+    arrive from the activation page or core banking. Recording a step twice keeps the first.
+    """
+    account = _lock(account_id)
+    _check_version(account, expected_version)
+    if account.state in (State.ACTIVE, State.CLOSED, State.APPROVED):
+        raise AccountActionError(
+            _("Verification steps are recorded while the card is issued and not yet active; this account is %(state)s.")
+            % {"state": account.get_state_display()}
+        )
+    when = at or timezone.now()
+    if step == Step.SMS_CODE:
+        account.sms_verified_at = account.sms_verified_at or when
+    elif step == Step.PASSWORD:
+        account.password_set_at = account.password_set_at or when
+    elif step == Step.CREDIT_REVIEW:
+        user = actor.user
+        if user is None or not user.has_perm("accounts.review_credit"):
+            raise PermissionDenied(_("Only a credit officer can approve the credit review."))
+        if account.tier != RiskTier.HIGH:
+            raise AccountActionError(_("Only high-risk accounts need a credit review."))
+        if not account.credit_reviewed_at:
+            account.credit_reviewed_at = when
+            account.credit_reviewed_by = user
+    else:
+        raise AccountActionError(_("Unknown verification step “%(step)s”.") % {"step": step})
+    account.version += 1
+    account.save()
+    return account
+
+
+# --- four-eyes --------------------------------------------------------------------------
+
+
+def _next_planned_tranche(account: LoanAccount) -> Tranche | None:
+    return account.tranches.filter(status=Tranche.Status.PLANNED).order_by("sequence").first()
+
+
+@transaction.atomic
+def approval_request_create(
+    *, account_id: int, kind: str, requested_by: User, reason: str, expected_version: int | None = None
+) -> ApprovalRequest:
+    """A credit officer asks for a hold release (high risk) or the next tranche; another must approve."""
+    if not may_trigger(requested_by, "release_hold"):
+        raise PermissionDenied(_("Only credit officers can request a release."))
+    if not reason.strip():
+        raise AccountActionError(_("Give a reason: the approving officer reads it."))
+    account = _lock(account_id)
+    _check_version(account, expected_version)
+    tranche = None
+    if kind == ApprovalRequest.Kind.RELEASE_HOLD:
+        if not account.on_hold:
+            raise AccountActionError(_("This account is not on risk hold, so there is nothing to release."))
+    elif kind == ApprovalRequest.Kind.RELEASE_TRANCHE:
+        if account.state != State.ACTIVE or not TIERS[account.tier].staged:
+            raise AccountActionError(_("Further tranches are released only on active accounts with a staged line."))
+        tranche = _next_planned_tranche(account)
+        if tranche is None:
+            raise AccountActionError(_("Every tranche of this line is already released."))
+    else:
+        raise AccountActionError(_("Unknown request kind."))
+    try:
+        with transaction.atomic():
+            return ApprovalRequest.objects.create(
+                account=account, kind=kind, tranche=tranche, requested_by=requested_by, reason=reason.strip()
+            )
+    except IntegrityError:
+        raise AccountActionError(_("A request of this kind is already waiting for approval on this account.")) from None
+
+
+def _lock_pending(request_id: int) -> ApprovalRequest:
+    approval = ApprovalRequest.objects.select_for_update().select_related("tranche").get(pk=request_id)
+    if approval.status != ApprovalRequest.Status.PENDING:
+        raise AccountActionError(
+            _("This request was already %(status)s.") % {"status": approval.get_status_display().lower()}
+        )
+    return approval
+
+
+@transaction.atomic
+def approval_request_approve(*, request_id: int, approver: User, note: str = "") -> ApprovalRequest:
+    """The second officer approves: the release happens now, with both names in the audit."""
+    approval = _lock_pending(request_id)
+    if approval.requested_by_id == approver.pk:
+        raise AccountActionError(_("You asked for this release yourself; another credit officer has to approve it."))
+    if not approver.has_perm("accounts.approve_release") or not may_trigger(approver, "release_hold"):
+        raise PermissionDenied(_("Only credit officers can approve releases."))
+    actor = Actor.staff(approver)
+    reason = _("Approved request by %(who)s: %(reason)s") % {
+        "who": approval.requested_by.get_full_name() or approval.requested_by.get_username(),
+        "reason": approval.reason,
+    }
+    if approval.kind == ApprovalRequest.Kind.RELEASE_HOLD:
+        account_transition(
+            account_id=approval.account_id,
+            transition_name="release_hold",
+            actor=actor,
+            reason=reason,
+            requested_by=approval.requested_by,
+            four_eyes_checked=True,
+        )
+    else:
+        _tranche_release(approval, actor=actor, reason=reason)
+    approval.status = ApprovalRequest.Status.APPROVED
+    approval.decided_by = approver
+    approval.decided_at = timezone.now()
+    approval.decision_note = note.strip()
+    approval.save()
+    return approval
+
+
+def _tranche_release(approval: ApprovalRequest, *, actor: Actor, reason: str) -> None:
+    account = _lock(approval.account_id)
+    tranche = approval.tranche
+    if account.state != State.ACTIVE or tranche is None or tranche.status != Tranche.Status.PLANNED:
+        raise AccountActionError(_("This tranche can no longer be released: the account changed since the request."))
+    tranche.status = Tranche.Status.RELEASED
+    tranche.released_at = timezone.now()
+    tranche.save()
+    account.released_limit = min(account.approved_limit, account.released_limit + tranche.amount)
+    account.version += 1
+    account.save()
+    _audit(
+        account,
+        action="release_tranche",
+        from_state=account.state,
+        actor=actor,
+        reason=reason,
+        requested_by=approval.requested_by,
+        details={"tranche": tranche.sequence, "amount": str(tranche.amount)},
+    )
+
+
+@transaction.atomic
+def approval_request_reject(*, request_id: int, decider: User, note: str) -> ApprovalRequest:
+    """Another officer turns the request down (the requester may withdraw their own)."""
+    approval = _lock_pending(request_id)
+    own = approval.requested_by_id == decider.pk
+    if not own and not decider.has_perm("accounts.approve_release"):
+        raise PermissionDenied(_("Only credit officers can turn down releases."))
+    if not own and not note.strip():
+        raise AccountActionError(_("Say why you turn the request down; the requester reads it."))
+    approval.status = ApprovalRequest.Status.WITHDRAWN if own else ApprovalRequest.Status.REJECTED
+    if not own:
+        approval.decided_by = decider
+    approval.decided_at = timezone.now()
+    approval.decision_note = note.strip()
+    approval.save()
+    return approval

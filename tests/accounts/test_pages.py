@@ -1,0 +1,143 @@
+"""The account list and the account page."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import EmptyCause, LoanAccount, State
+from tests.factories import CustomerFactory, make_account
+
+pytestmark = pytest.mark.django_db
+
+
+def bulk_accounts(count: int, **fields: object) -> None:
+    customer = CustomerFactory.create()
+    start = LoanAccount.objects.count()
+    LoanAccount.objects.bulk_create(
+        LoanAccount(
+            number=f"LB{start + i:010d}",
+            customer=customer,
+            product="working_capital",
+            channel="Online banking",
+            approved_limit=Decimal("500000"),
+            **fields,
+        )
+        for i in range(count)
+    )
+
+
+def listed(response) -> list[str]:
+    return [row.record.number for row in response.context["table"].page.object_list]
+
+
+def test_the_list_pins_its_query_count_for_20_and_2000_accounts(
+    client: Client, lead, django_assert_num_queries
+) -> None:
+    client.force_login(lead)
+    bulk_accounts(20)
+    client.get(reverse("accounts:list"))
+    # session, user, menu permissions (2), roles, departments, count, the page of rows
+    with django_assert_num_queries(8):
+        assert len(listed(client.get(reverse("accounts:list")))) == 20
+    bulk_accounts(1980)
+    with django_assert_num_queries(8):
+        response = client.get(reverse("accounts:list") + "?state=approved&sort=customer&page=3")
+        assert len(listed(response)) == 25
+
+
+def test_it_filters_by_state_cause_and_tier(client: Client, lead) -> None:
+    held = make_account(State.EMPTY, EmptyCause.RISK_HOLD, tier="high")
+    stalled = make_account(State.EMPTY, EmptyCause.CUSTOMER_INCOMPLETE)
+    make_account(State.ACTIVE)
+    client.force_login(lead)
+    assert set(listed(client.get(reverse("accounts:list") + "?state=empty"))) == {held.number, stalled.number}
+    assert listed(client.get(reverse("accounts:list") + "?empty_cause=customer_incomplete")) == [stalled.number]
+    assert listed(client.get(reverse("accounts:list") + "?tier=high")) == [held.number]
+
+
+def test_it_searches_by_number_name_and_credit_code(client: Client, lead) -> None:
+    account = make_account(State.ACTIVE, customer=CustomerFactory(name="Ningbo Harbour Cranes Co., Ltd."))
+    make_account(State.ACTIVE)
+    client.force_login(lead)
+    for term in (account.number, account.number.lower(), "harbour cranes", account.customer.credit_code):
+        assert listed(client.get(reverse("accounts:list"), {"q": term})) == [account.number], term
+
+
+def test_it_filters_by_time_in_state(client: Client, lead) -> None:
+    old = make_account(State.VERIFYING, state_changed_at=timezone.now() - timedelta(days=8))
+    make_account(State.VERIFYING)
+    client.force_login(lead)
+    assert listed(client.get(reverse("accounts:list") + "?in_state_for=7d")) == [old.number]
+
+
+def test_it_leaves_drill_accounts_out_unless_asked(client: Client, lead) -> None:
+    real = make_account(State.ACTIVE)
+    drill = make_account(State.ACTIVE, is_drill=True)
+    client.force_login(lead)
+    assert listed(client.get(reverse("accounts:list"))) == [real.number]
+    assert listed(client.get(reverse("accounts:list") + "?drill=only")) == [drill.number]
+    assert set(listed(client.get(reverse("accounts:list") + "?drill=all"))) == {real.number, drill.number}
+
+
+def test_a_bad_filter_value_is_explained_not_a_500(client: Client, lead) -> None:
+    client.force_login(lead)
+    response = client.get(reverse("accounts:list") + "?state=melted")
+    assert response.status_code == 200
+    assert "Select a valid choice. melted is not one of the available choices." in response.content.decode()
+
+
+def test_it_exports_the_current_filter_as_csv(client: Client, lead) -> None:
+    held = make_account(State.EMPTY, EmptyCause.RISK_HOLD)
+    make_account(State.ACTIVE)
+    client.force_login(lead)
+    response = client.get(reverse("accounts:list") + "?state=empty&export=csv")
+    assert response["Content-Type"] == "text/csv"
+    assert response["Content-Disposition"].startswith('attachment; filename="accounts-')
+    body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert [(r["account_number"], r["state"], r["empty_cause"]) for r in rows] == [(held.number, "empty", "risk_hold")]
+
+
+def test_the_list_is_sortable(client: Client, lead) -> None:
+    small = make_account(State.ACTIVE, approved_limit=Decimal("100000"))
+    big = make_account(State.ACTIVE, approved_limit=Decimal("9000000"))
+    client.force_login(lead)
+    assert listed(client.get(reverse("accounts:list") + "?sort=-approved_limit")) == [big.number, small.number]
+
+
+def test_the_account_page_masks_contact_data_and_shows_the_line(client: Client, service) -> None:
+    customer = CustomerFactory(contact_mobile="13812345678", email="zhang.min@huaxin.example", risk_tier="high")
+    account = make_account(
+        State.ACTIVE,
+        tier="high",
+        customer=customer,
+        approved_limit=Decimal("10000000"),
+        steps=["sms_code", "password", "credit_review"],
+    )
+    client.force_login(service)
+    page = client.get(account.get_absolute_url()).content.decode()
+    assert "138****5678" in page and "13812345678" not in page
+    assert "z***@huaxin.example" in page
+    assert "¥10,000,000.00" in page and "¥3,000,000.00" in page
+    assert "Credit officer review approved" in page
+
+
+def test_the_account_page_pins_its_query_count(client: Client, credit, django_assert_num_queries) -> None:
+    account = make_account(State.ACTIVE, tier="high", steps=["sms_code", "password", "credit_review"])
+    client.force_login(credit)
+    client.get(account.get_absolute_url())
+    with django_assert_num_queries(11):
+        assert client.get(account.get_absolute_url()).status_code == 200
+
+
+def test_an_unknown_account_is_a_404(client: Client, lead) -> None:
+    client.force_login(lead)
+    assert client.get("/accounts/LA0000000999/").status_code == 404
