@@ -100,7 +100,8 @@ class LoanAccountAdmin(FSMAdminMixin, admin.ModelAdmin):
         except (AccountActionError, PermissionDenied) as exc:
             self.message_user(request, getattr(exc, "message", str(exc)) or "Not allowed.", level=messages.ERROR)
             return False
-        self.message_user(request, f"{self.get_fsm_label(getattr(obj, transition_name))}: done.", messages.SUCCESS)
+        manual = MANUAL_TRANSITIONS.get(transition_name)
+        self.message_user(request, f"{manual.label if manual else transition_name}: done.", messages.SUCCESS)
         return True
 
 

@@ -343,7 +343,12 @@ def core_event_apply(payload: Any) -> EventResult:
                             error_code=code[:60],
                         )
                     else:
-                        account_step_record(account_id=account.pk, step=payload["step"], actor=actor)
+                        account_step_record(
+                            account_id=account.pk,
+                            step=payload["step"],
+                            actor=actor,
+                            reason=f"Core banking reported: {Step(payload['step']).label}.",
+                        )
                 outcome, status, body_status = "applied", 200, "applied"
             except AccountActionError as exc:
                 outcome, status, body_status = f"refused: {exc.message}"[:300], 409, "refused"

@@ -123,6 +123,7 @@ ACTION_LABELS: dict[str, Any] = {
     "release_hold": _("Risk hold released"),
     "close": _("Closed"),
     "release_tranche": _("Tranche released"),
+    "record_step": _("Verification step done"),
 }
 
 

@@ -225,7 +225,13 @@ def account_transition(
 
 @transaction.atomic
 def account_step_record(
-    *, account_id: int, step: str, actor: Actor, at: datetime | None = None, expected_version: int | None = None
+    *,
+    account_id: int,
+    step: str,
+    actor: Actor,
+    reason: str = "",
+    at: datetime | None = None,
+    expected_version: int | None = None,
 ) -> LoanAccount:
     """Record a verification step as done (the SMS code, the password, or the credit review).
 
@@ -257,6 +263,14 @@ def account_step_record(
         raise AccountActionError(_("Unknown verification step “%(step)s”.") % {"step": step})
     account.version += 1
     account.save()
+    _audit(
+        account,
+        action="record_step",
+        from_state=account.state,
+        actor=actor,
+        reason=reason.strip() or str(Step(step).label),
+        details={"step": step},
+    )
     return account
 
 

@@ -154,6 +154,7 @@ def account_action(request: HttpRequest, number: str, action: str) -> HttpRespon
                 account_id=account.pk,
                 step=Step.CREDIT_REVIEW,
                 actor=Actor.staff(_staff(request)),
+                reason=reason,
                 expected_version=version,
             )
             messages.success(request, _("Credit review approved."))

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "axes",
+    "django_fsm",
     "django_rq",
     "django_tables2",
     "django_filters",

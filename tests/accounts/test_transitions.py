@@ -135,3 +135,30 @@ def test_a_refused_transition_shows_a_clear_message_on_the_page(client: Client, 
     assert response.status_code == 200
     assert "Put on risk hold is not possible while the account is Approved." in response.content.decode()
     assert LoanAccount.objects.get(pk=account.pk).state == State.APPROVED
+
+
+def test_a_recorded_verification_step_is_audited(credit) -> None:
+    from accounts.services import account_step_record
+
+    account = make_account(State.VERIFYING, tier="high", steps=["sms_code", "password"])
+    account_step_record(account_id=account.pk, step="credit_review", actor=Actor.staff(credit), reason="file ok")
+    account.refresh_from_db()
+    assert (account.credit_reviewed_by, account.version) == (credit, 2)
+    entry = AuditEntry.objects.get(account=account)
+    assert (entry.transition, entry.reason, entry.details, entry.actor) == (
+        "record_step",
+        "file ok",
+        {"step": "credit_review"},
+        credit,
+    )
+
+
+def test_only_credit_approves_the_credit_review(service) -> None:
+    from django.core.exceptions import PermissionDenied
+
+    from accounts.services import account_step_record
+
+    account = make_account(State.VERIFYING, tier="high", steps=["sms_code", "password"])
+    with pytest.raises(PermissionDenied):
+        account_step_record(account_id=account.pk, step="credit_review", actor=Actor.staff(service))
+    assert LoanAccount.objects.get(pk=account.pk).credit_reviewed_at is None
