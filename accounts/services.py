@@ -110,7 +110,8 @@ def _describe_refusal(account: LoanAccount, transition_name: str) -> str:
 
 
 def _lock(account_id: int) -> LoanAccount:
-    return LoanAccount.objects.select_for_update().select_related("customer").get(pk=account_id)
+    # Lock the account row only; the customer is read along but not locked.
+    return LoanAccount.objects.select_for_update(of=("self",)).select_related("customer").get(pk=account_id)
 
 
 def _audit(
@@ -314,7 +315,7 @@ def approval_request_create(
 
 
 def _lock_pending(request_id: int) -> ApprovalRequest:
-    approval = ApprovalRequest.objects.select_for_update().select_related("tranche").get(pk=request_id)
+    approval = ApprovalRequest.objects.select_for_update(of=("self",)).select_related("tranche").get(pk=request_id)
     if approval.status != ApprovalRequest.Status.PENDING:
         raise AccountActionError(
             _("This request was already %(status)s.") % {"status": approval.get_status_display().lower()}

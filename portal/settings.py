@@ -107,6 +107,8 @@ TEMPLATES = [
 DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env_int("DATABASE_CONN_MAX_AGE", 60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if not env_str("DATABASE_URL", ""):
+    VAR_DIR.mkdir(exist_ok=True)  # the default SQLite file lives there
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker) share one file in development: wait for locks
     # instead of failing, and let readers run beside the single writer.
