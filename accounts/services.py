@@ -7,7 +7,6 @@ save, write one audit row. Four-eyes requests and tranche releases are here too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +35,8 @@ from accounts.policy import (
     may_trigger,
     tranche_amounts,
 )
+from casework.services import case_open_for_account, cases_resolve_for_account
+from portal.actors import Actor
 
 TRANSITIONS = (*MANUAL_TRANSITIONS, *SYSTEM_ONLY_TRANSITIONS)
 
@@ -66,24 +67,6 @@ class AccountChanged(AccountActionError):
             message = _("This account changed after you opened it. Nothing was saved; reload and try again.")
         super().__init__(message)
         self.last_change = last
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: a signed-in user, or a system component (job name, core banking, import)."""
-
-    user: User | None
-    name: str
-    channel: str
-
-    @classmethod
-    def staff(cls, user: User, channel: str = Channel.WEB) -> Actor:
-        full_name = user.get_full_name() if hasattr(user, "get_full_name") else ""
-        return cls(user=user, name=full_name or user.get_username(), channel=channel)
-
-    @classmethod
-    def system(cls, name: str, channel: str) -> Actor:
-        return cls(user=None, name=name, channel=channel)
 
 
 def _describe_refusal(account: LoanAccount, transition_name: str) -> str:
@@ -212,6 +195,13 @@ def account_transition(
     account.save()
     if account.state == State.ACTIVE:
         _ensure_tranches(account)
+    # The casework follows the account: a case per empty-card cause, resolved once usable.
+    if account.state == State.EMPTY:
+        case_open_for_account(account=account, cause=account.empty_cause, actor=actor)
+    elif from_state != State.ACTIVE and account.state == State.ACTIVE:
+        cases_resolve_for_account(account=account, actor=actor, text=_("Resolved: the account is active."))
+    elif account.state == State.CLOSED:
+        cases_resolve_for_account(account=account, actor=actor, text=_("Resolved: the account was closed."))
     _audit(
         account,
         action=transition_name,

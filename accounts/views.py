@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -23,7 +24,7 @@ from accounts import selectors
 from accounts.filters import AccountFilter
 from accounts.forms import AccountActionForm, DecisionForm, ImportForm
 from accounts.ingest import COLUMNS, EventError, accounts_import, core_event_apply
-from accounts.models import ApprovalRequest
+from accounts.models import ApprovalRequest, LoanAccount
 from accounts.policy import Step
 from accounts.services import (
     AccountActionError,
@@ -172,7 +173,15 @@ def account_action(request: HttpRequest, number: str, action: str) -> HttpRespon
             )
     except AccountActionError as exc:
         messages.error(request, exc.message)
-    return redirect(account)
+    return _back_or(request, account)
+
+
+def _back_or(request: HttpRequest, fallback: LoanAccount) -> HttpResponse:
+    """Back to the page the action was taken from (e.g. a case), else the account."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return redirect(target)
+    return redirect(fallback)
 
 
 @require_GET

@@ -5,5 +5,18 @@ from casework import views
 app_name = "casework"
 
 urlpatterns = [
+    path("", views.case_list, name="list"),
     path("board/", views.board, name="board"),
+    path("mine/", views.my_cases, name="mine"),
+    path("assign/", views.assign, name="assign"),
+    path("incidents/", views.incident_list, name="incidents"),
+    path("incidents/new/", views.incident_new, name="incident_new"),
+    path("incidents/<int:pk>/", views.incident_detail, name="incident"),
+    path("<int:pk>/", views.case_detail, name="detail"),
+    path("<int:pk>/move/<str:move>/", views.case_move, name="move"),
+    path("<int:pk>/take/", views.case_take, name="take"),
+    path("<int:pk>/comment/", views.comment, name="comment"),
+    path("<int:pk>/checklist/<int:item_id>/", views.tick, name="tick"),
+    path("<int:pk>/handoff/", views.hand_off, name="handoff"),
+    path("<int:pk>/incident/", views.link_incident, name="link_incident"),
 ]

@@ -1,8 +1,291 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_fsm import can_proceed
+from django_tables2 import RequestConfig
+
+from accounts.forms import AccountActionForm
+from accounts.selectors import account_actions
+from casework import selectors
+from casework.filters import CaseFilter, CaseListFilter
+from casework.forms import BulkAssignForm, CommentForm, HandOffForm, IncidentForm, LinkIncidentForm, MoveForm
+from casework.models import Incident
+from casework.policy import may_assign
+from casework.services import (
+    STATUS_MOVES,
+    CaseActionError,
+    case_checklist_tick,
+    case_comment,
+    case_hand_off,
+    case_link_incident,
+    case_transition,
+    cases_assign,
+    incident_create,
+)
+from casework.tables import CaseTable
+
+PAGE_SIZE = 25
+
+
+def _staff(request: HttpRequest) -> User:
+    """The signed-in user: every view here sits behind the login-required middleware."""
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _back(request: HttpRequest, fallback: str) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return redirect(target)
+    return redirect(fallback)
+
+
+def _assignee_choices(user: User) -> list[tuple[int, str]]:
+    return [(person.pk, person.get_full_name() or person.username) for person in selectors.assignable_staff(user)]
 
 
 @require_GET
+@permission_required("casework.view_case", raise_exception=True)
 def board(request: HttpRequest) -> HttpResponse:
-    return render(request, "casework/board.html")
+    user = _staff(request)
+    case_filter = CaseFilter(request.GET, queryset=selectors.visible_cases(user))
+    cases = case_filter.qs if case_filter.is_valid() else selectors.visible_cases(user).none()
+    chosen = case_filter.form.cleaned_data.get("department") if case_filter.is_valid() else None
+    departments = selectors.board_departments(user, only=chosen.code if chosen else None)
+    lanes = selectors.board(user, cases, departments)
+    query = request.GET.copy()
+    query.pop("department", None)
+    return render(
+        request,
+        "casework/board.html",
+        {
+            "filter": case_filter,
+            "lanes": lanes,
+            "may_assign": any(lane.may_assign for lane in lanes),
+            "assign_form": BulkAssignForm(assignees=_assignee_choices(user)),
+            "list_query": query.urlencode(),
+        },
+    )
+
+
+@require_GET
+@permission_required("casework.view_case", raise_exception=True)
+def case_list(request: HttpRequest) -> HttpResponse:
+    case_filter = CaseListFilter(request.GET, queryset=selectors.case_list(request.user))
+    table = CaseTable(case_filter.qs)
+    RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
+    return render(request, "casework/case_list.html", {"filter": case_filter, "table": table})
+
+
+@require_GET
+@permission_required("casework.view_case", raise_exception=True)
+def my_cases(request: HttpRequest) -> HttpResponse:
+    user = _staff(request)
+    table = CaseTable(selectors.case_list(user).open().filter(assignee=user))
+    RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
+    return render(request, "casework/my_cases.html", {"table": table})
+
+
+@require_GET
+def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    case, can_work = selectors.get_case_for_user(request, pk)
+    user = _staff(request)
+    account = case.account
+    moves = [(name, label) for name, label in STATUS_MOVES.items() if can_work and can_proceed(getattr(case, name))]
+    return render(
+        request,
+        "casework/case_detail.html",
+        {
+            "case": case,
+            "can_work": can_work,
+            "moves": moves,
+            "timeline": selectors.case_timeline(case),
+            "checklist": selectors.case_checklist(case),
+            "account": account,
+            "account_actions": account_actions(account, user),
+            "account_form": AccountActionForm(initial={"version": account.version}),
+            "comment_form": CommentForm(),
+            "handoff_form": HandOffForm(initial={"version": case.version}),
+            "incidents": selectors.open_incidents() if can_work else [],
+            "assignees": _assignee_choices(user) if may_assign(user, case.department_id) else [],
+            "may_take": can_work and case.is_open and case.assignee_id is None,
+        },
+    )
+
+
+def _work(request: HttpRequest, pk: int) -> tuple[int, User]:
+    case, can_work = selectors.get_case_for_user(request, pk)
+    if not can_work:
+        raise PermissionDenied
+    return case.pk, _staff(request)
+
+
+@require_POST
+def case_move(request: HttpRequest, pk: int, move: str) -> HttpResponse:
+    case_id, user = _work(request, pk)
+    form = MoveForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("The form was incomplete; reload the page and try again."))
+        return _back(request, f"/cases/{case_id}/")
+    try:
+        case = case_transition(
+            case_id=case_id,
+            name=move,
+            user=user,
+            expected_version=form.cleaned_data["version"],
+            note=form.cleaned_data["note"],
+        )
+        messages.success(
+            request, _("Case #%(id)s is now %(status)s.") % {"id": case.pk, "status": case.get_status_display().lower()}
+        )
+    except CaseActionError as exc:
+        messages.error(request, exc.message)
+    return _back(request, f"/cases/{case_id}/")
+
+
+@require_POST
+def case_take(request: HttpRequest, pk: int) -> HttpResponse:
+    case_id, user = _work(request, pk)
+    try:
+        cases_assign(case_ids=[case_id], assignee=user, by=user)
+        messages.success(request, _("The case is yours now."))
+    except CaseActionError as exc:
+        messages.error(request, exc.message)
+    return _back(request, f"/cases/{case_id}/")
+
+
+@require_POST
+def assign(request: HttpRequest) -> HttpResponse:
+    """Assign one case or many (from the board or the case page) to one person."""
+    user = _staff(request)
+    if not user.has_perm("casework.assign_case") and not user.is_superuser:
+        raise PermissionDenied
+    form = BulkAssignForm(request.POST, assignees=_assignee_choices(user))
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, str(error))
+        return _back(request, "/cases/board/")
+    assignee = User.objects.get(pk=form.cleaned_data["assignee"])
+    try:
+        done = cases_assign(case_ids=form.cleaned_data["cases"], assignee=assignee, by=user)
+        messages.success(
+            request,
+            ngettext("%(count)d case assigned to %(who)s.", "%(count)d cases assigned to %(who)s.", len(done))
+            % {"count": len(done), "who": assignee.get_full_name() or assignee.username},
+        )
+    except CaseActionError as exc:
+        messages.error(request, exc.message)
+    return _back(request, "/cases/board/")
+
+
+@require_POST
+def comment(request: HttpRequest, pk: int) -> HttpResponse:
+    case_id, user = _work(request, pk)
+    form = CommentForm(request.POST)
+    if form.is_valid():
+        case_comment(case_id=case_id, user=user, text=form.cleaned_data["text"])
+        messages.success(request, _("Comment added."))
+    else:
+        messages.error(request, _("Write something before sending the comment."))
+    return redirect("casework:detail", pk=case_id)
+
+
+@require_POST
+def tick(request: HttpRequest, pk: int, item_id: int) -> HttpResponse:
+    case_id, user = _work(request, pk)
+    try:
+        case_checklist_tick(case_id=case_id, item_id=item_id, user=user, done=request.POST.get("done") == "1")
+    except CaseActionError as exc:
+        messages.error(request, exc.message)
+    return redirect("casework:detail", pk=case_id)
+
+
+@require_POST
+def hand_off(request: HttpRequest, pk: int) -> HttpResponse:
+    case_id, user = _work(request, pk)
+    form = HandOffForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, str(error))
+        return redirect("casework:detail", pk=case_id)
+    try:
+        case = case_hand_off(
+            case_id=case_id,
+            department=form.cleaned_data["department"].code,
+            user=user,
+            note=form.cleaned_data["note"],
+            expected_version=form.cleaned_data["version"],
+        )
+        messages.success(request, _("Case handed off to %(department)s.") % {"department": case.department})
+    except CaseActionError as exc:
+        messages.error(request, exc.message)
+    # After a handoff the case may no longer be visible to the sender: the board is the safe place.
+    return (
+        redirect("casework:board")
+        if not selectors.visible_cases(user).filter(pk=case_id).exists()
+        else redirect("casework:detail", pk=case_id)
+    )
+
+
+@require_POST
+def link_incident(request: HttpRequest, pk: int) -> HttpResponse:
+    case_id, user = _work(request, pk)
+    form = LinkIncidentForm(request.POST)
+    incident_id = form.cleaned_data["incident"] if form.is_valid() else None
+    try:
+        case_link_incident(case_id=case_id, incident_id=incident_id, user=user)
+        messages.success(request, _("Incident link updated."))
+    except CaseActionError as exc:
+        messages.error(request, exc.message)
+    return redirect("casework:detail", pk=case_id)
+
+
+@require_GET
+@permission_required("casework.view_incident", raise_exception=True)
+def incident_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "casework/incident_list.html", {"incidents": selectors.incident_list()[:200]})
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("casework.add_incident", raise_exception=True)
+def incident_new(request: HttpRequest) -> HttpResponse:
+    form = IncidentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            incident = incident_create(
+                title=form.cleaned_data["title"],
+                description=form.cleaned_data["description"],
+                cause=form.cleaned_data["cause"],
+                user=_staff(request),
+            )
+        except CaseActionError as exc:
+            form.add_error("title", exc.message)
+        else:
+            messages.success(request, _("Incident opened. Link its cases from each case page."))
+            return redirect(incident)
+    return render(request, "casework/incident_form.html", {"form": form})
+
+
+@require_GET
+@permission_required("casework.view_incident", raise_exception=True)
+def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    incident = get_object_or_404(Incident, pk=pk)
+    cases = selectors.case_list(request.user).filter(incident=incident)
+    table = CaseTable(cases)
+    RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
+    return render(
+        request,
+        "casework/incident_detail.html",
+        {"incident": incident, "table": table, "counts": selectors.incident_case_counts(incident)},
+    )

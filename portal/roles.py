@@ -28,7 +28,19 @@ class Role:
 
 # Everyone who works in the portal may see who is in which team, the job queues and the
 # loan accounts with their history.
-_COMMON = ("portal.view_department", "portal.view_staffprofile", "portal.view_jobs", "accounts.view_*")
+_COMMON = (
+    "portal.view_department",
+    "portal.view_staffprofile",
+    "portal.view_jobs",
+    "accounts.view_*",
+    "casework.view_case",
+    "casework.view_caseevent",
+    "casework.view_checklistitem",
+    "casework.view_incident",
+    "casework.view_playbook",
+    "casework.view_playbookstep",
+    "casework.work_case",
+)
 _SERVICE = ("accounts.verify_loanaccount",)
 _TECH = ("accounts.activate_loanaccount", "accounts.fail_loanaccount")
 _CREDIT = (
@@ -54,7 +66,7 @@ TECH_ENGINEER = Role(
     group_name="Tech engineer",
     label=_("Tech engineer"),
     description=_("Works tech cases and incidents: activations that failed in a system, and their re-drive."),
-    permissions=_COMMON + _TECH,
+    permissions=(*_COMMON, *_TECH, "casework.add_incident"),
     home_department="tech",
 )
 CREDIT_OFFICER = Role(
@@ -70,14 +82,14 @@ TEAM_LEAD = Role(
     group_name="Team lead",
     label=_("Team lead"),
     description=_("Leads one or more departments: assigns cases on the board, runs drills, reads the reports."),
-    permissions=_COMMON + _SERVICE + _TECH + _CREDIT,
+    permissions=(*_COMMON, *_SERVICE, *_TECH, *_CREDIT, "casework.assign_case", "casework.add_incident"),
 )
 AUDITOR = Role(
     slug="auditor",
     group_name="Auditor",
     label=_("Auditor"),
     description=_("Reads everything, changes nothing."),
-    permissions=("*.view_*", "portal.view_jobs"),
+    permissions=("*.view_*", "portal.view_jobs", "casework.view_all_cases"),
 )
 ADMIN = Role(
     slug="admin",

@@ -8,6 +8,7 @@ import pytest
 import redis
 from django.contrib.auth.models import AbstractUser
 
+from casework.defaults import ensure_defaults
 from portal import roles
 from portal.embedded_redis import RedisProcess
 from tests.factories import make_staff
@@ -39,6 +40,19 @@ def _test_settings(settings, redis_server: RedisProcess) -> Iterator[None]:
     client = redis.Redis.from_url(redis_server.url)
     client.flushall()
     client.close()
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request: pytest.FixtureRequest) -> None:
+    """Transactional tests flush the database, migration data included: put it back first."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or any(
+        name in request.fixturenames for name in ("transactional_db", "live_server")
+    )
+    if transactional:
+        request.getfixturevalue("transactional_db")
+        roles.sync_roles()
+        ensure_defaults()
 
 
 @pytest.fixture

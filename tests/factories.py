@@ -99,3 +99,25 @@ def make_account(
     values.update(fields)
     account: LoanAccount = LoanAccountFactory.create(customer=customer, approved_limit=approved, **values)
     return account
+
+
+def bulk_empty_accounts(count: int, cause: str, *, is_drill: bool = False) -> list[LoanAccount]:
+    """Many empty accounts at once (no cases yet): for board and scale tests."""
+    customer = CustomerFactory.create()
+    start = LoanAccount.objects.count()
+    now = timezone.now()
+    return LoanAccount.objects.bulk_create(
+        LoanAccount(
+            number=f"LE{start + i:010d}",
+            customer=customer,
+            product=Product.WORKING_CAPITAL,
+            channel="Mobile app",
+            approved_limit=Decimal("800000"),
+            state=State.EMPTY,
+            empty_cause=cause,
+            empty_since=now,
+            issued_at=now,
+            is_drill=is_drill,
+        )
+        for i in range(count)
+    )

@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.demo import demo_accounts_create
 from accounts.models import LoanAccount
+from casework.demo import demo_cases_create
 from portal.services import DEMO_PASSWORD, demo_staff_ensure
 
 
@@ -40,6 +41,9 @@ class Command(BaseCommand):
         existing = LoanAccount.objects.filter(is_drill=False).count()
         created = demo_accounts_create(count=wanted - existing) if wanted > existing else 0
         self.stdout.write(f"Loan accounts: {existing + created} ({created} created now).")
+        cases = demo_cases_create()
+        if cases:
+            self.stdout.write(f"Cases opened for empty accounts: {cases}.")
 
         width = max(len(member.username) for member in staff)
         self.stdout.write(self.style.SUCCESS(f"Demo logins (password for all: {DEMO_PASSWORD}):"))

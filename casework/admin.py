@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from accounts.admin import ReadOnlyAdmin
+from casework.models import Case, CaseEvent, ChecklistItem, Incident, Playbook, PlaybookStep, SlaPolicy, WipLimit
+
+
+@admin.register(SlaPolicy)
+class SlaPolicyAdmin(admin.ModelAdmin):
+    list_display = ["priority", "time_to_assign", "time_to_resolve"]
+
+
+@admin.register(WipLimit)
+class WipLimitAdmin(admin.ModelAdmin):
+    list_display = ["department", "status", "limit"]
+    list_editable = ["limit"]
+    list_filter = ["department", "status"]
+
+
+class PlaybookStepInline(admin.TabularInline):
+    model = PlaybookStep
+    extra = 1
+    ordering = ["position"]
+
+
+@admin.register(Playbook)
+class PlaybookAdmin(admin.ModelAdmin):
+    list_display = ["cause", "title"]
+    inlines = [PlaybookStepInline]
+
+
+class CaseEventInline(admin.TabularInline):
+    model = CaseEvent
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "kind", "actor_name", "from_status", "to_status", "text")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ChecklistInline(admin.TabularInline):
+    model = ChecklistItem
+    extra = 0
+    can_delete = False
+    fields = ("position", "text", "done_at", "done_by")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Case)
+class CaseAdmin(ReadOnlyAdmin):
+    """Cases are worked on the board and the case page, where every move is checked and logged."""
+
+    list_display = ["id", "account", "cause", "department", "status", "priority", "assignee", "resolve_due_at"]
+    list_filter = ["status", "department", "cause", "priority", "is_drill"]
+    search_fields = ["account__number", "account__customer__name"]
+    list_select_related = ["account", "department", "assignee"]
+    show_full_result_count = False
+    inlines = [ChecklistInline, CaseEventInline]
+
+
+@admin.register(Incident)
+class IncidentAdmin(admin.ModelAdmin):
+    list_display = ["title", "cause", "status", "created_at", "created_by_name", "is_drill"]
+    list_filter = ["status", "cause", "is_drill"]
+    search_fields = ["title", "description"]
+    readonly_fields = ["created_by", "created_by_name", "created_at", "details"]

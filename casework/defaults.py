@@ -1,0 +1,70 @@
+"""Reference data the casework needs: SLA policies, WIP limits and the playbooks of each cause.
+
+Loaded by a migration, and again by tests that flush the database; it never overwrites what an
+admin has edited.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+SLA = {
+    1: (timedelta(minutes=30), timedelta(hours=4)),
+    2: (timedelta(hours=2), timedelta(days=1)),
+    3: (timedelta(hours=8), timedelta(days=3)),
+    4: (timedelta(days=1), timedelta(days=7)),
+}
+WIP = {"in_progress": 40, "waiting_customer": 80, "assigned": 60}
+PLAYBOOKS = {
+    "customer_incomplete": (
+        "Customer did not finish verification",
+        [
+            "Call the contact person and explain the missing step",
+            "Resend the activation message (SMS and email)",
+            "Confirm the SMS code is verified",
+            "Confirm the password is set",
+            "Note the outcome and the next contact date on the case",
+        ],
+    ),
+    "system_config": (
+        "Activation failed in a system",
+        [
+            "Read the activation error code on the account",
+            "Check the channel's product configuration in core banking",
+            "Link the case to an open incident if other accounts fail the same way",
+            "Fix the configuration or escalate to the core banking team",
+            "Retry the activation and confirm the account is active",
+        ],
+    ),
+    "risk_hold": (
+        "Line frozen by credit on purpose",
+        [
+            "Record why the line was held",
+            "Review the customer's file and latest credit score",
+            "Decide: keep the hold, reduce the line, or request a release",
+            "Tell customer service what to say to the customer",
+        ],
+    ),
+}
+
+
+def ensure_defaults(apps: Any = None, schema_editor: Any = None) -> None:
+    from django.apps import apps as global_apps
+
+    apps = apps or global_apps
+    SlaPolicy = apps.get_model("casework", "SlaPolicy")
+    WipLimit = apps.get_model("casework", "WipLimit")
+    Playbook = apps.get_model("casework", "Playbook")
+    PlaybookStep = apps.get_model("casework", "PlaybookStep")
+    for priority, (assign, resolve) in SLA.items():
+        SlaPolicy.objects.get_or_create(
+            priority=priority, defaults={"time_to_assign": assign, "time_to_resolve": resolve}
+        )
+    for department in ("credit", "tech", "service"):
+        for status, limit in WIP.items():
+            WipLimit.objects.get_or_create(department_id=department, status=status, defaults={"limit": limit})
+    for cause, (title, steps) in PLAYBOOKS.items():
+        playbook, created = Playbook.objects.get_or_create(cause=cause, defaults={"title": title})
+        if created:
+            PlaybookStep.objects.bulk_create(
+                PlaybookStep(playbook=playbook, position=i, text=text) for i, text in enumerate(steps, start=1)
+            )

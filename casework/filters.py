@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.contrib.auth.models import User
+from django.db.models import QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import EmptyCause
+from casework.models import Case, Priority, Status
+from casework.selectors import overdue_q
+from portal.models import Department
+
+
+class CaseFilter(django_filters.FilterSet):
+    """Filters of the board and the case lists. Drill cases are left out unless asked for."""
+
+    department = django_filters.ModelChoiceFilter(
+        label=_("Department"), queryset=Department.objects.order_by("code"), empty_label=_("All departments")
+    )
+    assignee = django_filters.ModelChoiceFilter(
+        label=_("Assignee"),
+        queryset=User.objects.filter(is_active=True, groups__permissions__codename="work_case")
+        .distinct()
+        .order_by("first_name", "username"),
+        empty_label=_("Anyone"),
+    )
+    cause = django_filters.ChoiceFilter(label=_("Cause"), choices=EmptyCause.choices, empty_label=_("Any cause"))
+    priority = django_filters.ChoiceFilter(label=_("Priority"), choices=Priority.choices, empty_label=_("Any"))
+    overdue = django_filters.BooleanFilter(
+        label=_("Overdue only"), method="filter_overdue", widget=django_filters.widgets.BooleanWidget()
+    )
+    drill = django_filters.ChoiceFilter(
+        label=_("Drill data"),
+        method="filter_drill",
+        empty_label=_("Real cases only"),
+        choices=[("only", _("Drill cases only")), ("all", _("Real and drill"))],
+    )
+
+    class Meta:
+        model = Case
+        fields: list[str] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.filters["assignee"].field.label_from_instance = lambda user: user.get_full_name() or user.username
+
+    def filter_overdue(self, queryset: QuerySet[Case], name: str, value: bool | None) -> QuerySet[Case]:
+        return queryset.filter(overdue_q()) if value else queryset
+
+    def filter_drill(self, queryset: QuerySet[Case], name: str, value: str) -> QuerySet[Case]:
+        return queryset.filter(is_drill=True) if value == "only" else queryset
+
+    def filter_queryset(self, queryset: QuerySet[Case]) -> QuerySet[Case]:
+        queryset = super().filter_queryset(queryset)
+        if not self.form.cleaned_data.get("drill"):
+            queryset = queryset.filter(is_drill=False)
+        return queryset
+
+
+class CaseListFilter(CaseFilter):
+    status = django_filters.MultipleChoiceFilter(
+        label=_("Status"), choices=Status.choices, widget=django_filters.widgets.CSVWidget
+    )

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import EmptyCause
+from portal.models import Department
+
+
+class VersionedForm(forms.Form):
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+class MoveForm(VersionedForm):
+    note = forms.CharField(label=_("Note (optional)"), max_length=2000, required=False)
+
+
+class CommentForm(forms.Form):
+    text = forms.CharField(
+        label=_("Comment"),
+        max_length=5000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": _("Write something before sending the comment.")},
+    )
+
+
+class HandOffForm(VersionedForm):
+    department = forms.ModelChoiceField(label=_("To department"), queryset=Department.objects.order_by("code"))
+    note = forms.CharField(
+        label=_("Why"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": _("Say why the case moves: the other team reads it first.")},
+    )
+
+
+class BulkAssignForm(forms.Form):
+    cases = forms.TypedMultipleChoiceField(
+        coerce=int, choices=(), error_messages={"required": _("Select at least one case to assign.")}
+    )
+    assignee = forms.TypedChoiceField(
+        label=_("Assign to"), coerce=int, choices=(), error_messages={"required": _("Choose who gets the cases.")}
+    )
+
+    def __init__(self, *args: object, assignees: list[tuple[int, str]], **kwargs: object) -> None:
+        kwargs.setdefault("auto_id", "bulk_%s")  # the board's filter form has its own "assignee"
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["assignee"].choices = [("", _("Choose a person")), *assignees]  # type: ignore[attr-defined]
+
+    def clean_cases(self) -> list[int]:
+        return list(self.cleaned_data["cases"])
+
+    def full_clean(self) -> None:
+        # The case ids come from the board the lead was looking at; the service checks each one.
+        if self.is_bound:
+            ids = [value for value in self.data.getlist("cases") if str(value).isdigit()]  # type: ignore[attr-defined]
+            self.fields["cases"].choices = [(int(value), value) for value in ids]  # type: ignore[attr-defined]
+        super().full_clean()
+
+
+class IncidentForm(forms.Form):
+    title = forms.CharField(
+        label=_("Title"),
+        max_length=200,
+        help_text=_("What is broken, e.g. “Activation fails on the mobile app channel”."),
+    )
+    cause = forms.ChoiceField(label=_("Cause"), choices=EmptyCause.choices, initial=EmptyCause.SYSTEM_CONFIG)
+    description = forms.CharField(label=_("What is known"), widget=forms.Textarea(attrs={"rows": 4}), required=False)
+
+
+class LinkIncidentForm(forms.Form):
+    incident = forms.IntegerField(label=_("Incident"), required=False)

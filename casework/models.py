@@ -1,0 +1,326 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from accounts.models import EmptyCause, LoanAccount
+from portal.models import Department
+
+
+class Status(models.TextChoices):
+    NEW = "new", _("New")
+    ASSIGNED = "assigned", _("Assigned")
+    IN_PROGRESS = "in_progress", _("In progress")
+    WAITING_CUSTOMER = "waiting_customer", _("Waiting for customer")
+    RESOLVED = "resolved", _("Resolved")
+    CLOSED = "closed", _("Closed")
+
+
+OPEN_STATUSES = (Status.NEW, Status.ASSIGNED, Status.IN_PROGRESS, Status.WAITING_CUSTOMER)
+BOARD_STATUSES = (*OPEN_STATUSES, Status.RESOLVED)
+
+
+class Priority(models.IntegerChoices):
+    P1 = 1, _("P1 · critical")
+    P2 = 2, _("P2 · high")
+    P3 = 3, _("P3 · normal")
+    P4 = 4, _("P4 · low")
+
+
+class SlaPolicy(models.Model):
+    """How fast a case of each priority must be picked up and resolved. Edited in the admin."""
+
+    priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices, unique=True)
+    time_to_assign = models.DurationField(_("time to first assignment"))
+    time_to_resolve = models.DurationField(_("time to resolution"))
+
+    class Meta:
+        ordering = ["priority"]
+        verbose_name = _("SLA policy")
+        verbose_name_plural = _("SLA policies")
+
+    def __str__(self) -> str:
+        return str(self.get_priority_display())
+
+
+class WipLimit(models.Model):
+    """Work-in-progress limit for one department's column on the board."""
+
+    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="wip_limits")
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices)
+    limit = models.PositiveIntegerField(_("limit"))
+
+    class Meta:
+        ordering = ["department", "status"]
+        verbose_name = _("WIP limit")
+        verbose_name_plural = _("WIP limits")
+        constraints = [models.UniqueConstraint(fields=["department", "status"], name="wip_limit_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.department} · {self.get_status_display()} ≤ {self.limit}"
+
+
+class Playbook(models.Model):
+    """The ordered checklist for one empty-card cause."""
+
+    cause = models.CharField(_("cause"), max_length=30, choices=EmptyCause.choices, unique=True)
+    title = models.CharField(_("title"), max_length=200)
+
+    class Meta:
+        ordering = ["cause"]
+        verbose_name = _("playbook")
+        verbose_name_plural = _("playbooks")
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class PlaybookStep(models.Model):
+    playbook = models.ForeignKey(Playbook, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField(_("position"))
+    text = models.CharField(_("step"), max_length=300)
+
+    class Meta:
+        ordering = ["playbook", "position"]
+        verbose_name = _("playbook step")
+        verbose_name_plural = _("playbook steps")
+        constraints = [models.UniqueConstraint(fields=["playbook", "position"], name="playbook_step_position")]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class Incident(models.Model):
+    """One systemic fault behind many empty accounts (e.g. a configuration error on a channel)."""
+
+    class IncidentStatus(models.TextChoices):
+        OPEN = "open", _("Open")
+        FIXED = "fixed", _("Fixed, re-driving")
+        RESOLVED = "resolved", _("Resolved")
+
+    title = models.CharField(_("title"), max_length=200)
+    cause = models.CharField(_("cause"), max_length=30, choices=EmptyCause.choices, default=EmptyCause.SYSTEM_CONFIG)
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="+", default=Department.TECH)
+    status = models.CharField(_("status"), max_length=10, choices=IncidentStatus.choices, default=IncidentStatus.OPEN)
+    description = models.TextField(_("what is known"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_by_name = models.CharField(_("opened by"), max_length=150)
+    created_at = models.DateTimeField(_("opened"), default=timezone.now)
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    is_drill = models.BooleanField(_("drill data"), default=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("incident")
+        verbose_name_plural = _("incidents")
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("casework:incident", kwargs={"pk": self.pk})
+
+
+class CaseQuerySet(models.QuerySet["Case"]):
+    def open(self) -> CaseQuerySet:
+        return self.filter(status__in=OPEN_STATUSES)
+
+    def visible_to(self, user: Any) -> CaseQuerySet:
+        """Leads, agents and engineers see their departments' cases and their own; auditors all."""
+        if not user.is_authenticated or not user.has_perm("casework.view_case"):
+            return self.none()
+        if user.is_superuser or user.has_perm("casework.view_all_cases"):
+            return self
+        from accounts.policy import department_codes
+
+        return self.filter(Q(department_id__in=department_codes(user)) | Q(assignee=user))
+
+
+class Case(ConcurrentTransitionMixin, models.Model):
+    """One problem on one account, owned by one department.
+
+    Status changes only through the transition methods; ``casework.services`` runs them with
+    the version check, the SLA clock and the timeline entry.
+    """
+
+    account = models.ForeignKey(LoanAccount, on_delete=models.PROTECT, related_name="cases")
+    cause = models.CharField(_("cause"), max_length=30, choices=EmptyCause.choices)
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="cases")
+    status = FSMField(_("status"), default=Status.NEW, choices=Status.choices, protected=True)
+    priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices, default=Priority.P3)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="assigned_cases",
+        verbose_name=_("assignee"),
+    )
+    incident = models.ForeignKey(
+        Incident, on_delete=models.SET_NULL, null=True, blank=True, related_name="cases", verbose_name=_("incident")
+    )
+    version = models.PositiveIntegerField(_("version"), default=1)
+    opened_at = models.DateTimeField(_("opened"), default=timezone.now)
+    first_assigned_at = models.DateTimeField(_("first assigned"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    assign_due_at = models.DateTimeField(_("assignment due"))
+    resolve_due_at = models.DateTimeField(_("resolution due"))
+    sla_paused_at = models.DateTimeField(_("SLA clock paused since"), null=True, blank=True)
+    is_drill = models.BooleanField(_("drill data"), default=False)
+
+    objects = CaseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["priority", "resolve_due_at", "id"]
+        verbose_name = _("case")
+        verbose_name_plural = _("cases")
+        permissions = [
+            ("work_case", _("Can work the cases of their departments")),
+            ("assign_case", _("Can assign the cases of their departments to their members")),
+            ("view_all_cases", _("Can see the cases of every department")),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "cause"],
+                condition=Q(status__in=["new", "assigned", "in_progress", "waiting_customer"]),
+                name="case_one_open_per_account_cause",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["department", "status", "priority"], name="case_board"),
+            models.Index(fields=["assignee", "status"], name="case_assignee"),
+            models.Index(fields=["status", "resolve_due_at"], name="case_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.account.number} · {self.get_cause_display()}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("casework:detail", kwargs={"pk": self.pk})
+
+    # --- SLA ---------------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+    def sla_remaining(self, now: datetime | None = None) -> timedelta:
+        """Time left to resolve; frozen while the clock is paused. Negative when overdue."""
+        reference = self.sla_paused_at or now or timezone.now()
+        return self.resolve_due_at - reference
+
+    def is_overdue(self, now: datetime | None = None) -> bool:
+        if not self.is_open:
+            return bool(self.resolved_at and self.resolved_at > self.resolve_due_at)
+        return self.sla_remaining(now) < timedelta(0)
+
+    def _pause_clock(self) -> None:
+        self.sla_paused_at = timezone.now()
+
+    def _resume_clock(self) -> None:
+        if self.sla_paused_at:
+            self.resolve_due_at += timezone.now() - self.sla_paused_at
+            self.sla_paused_at = None
+
+    # --- transitions -------------------------------------------------------------------
+
+    @transition(field=status, source=Status.NEW, target=Status.ASSIGNED)
+    def mark_assigned(self) -> None:
+        self.first_assigned_at = self.first_assigned_at or timezone.now()
+
+    @transition(field=status, source=Status.ASSIGNED, target=Status.IN_PROGRESS)
+    def start(self) -> None:
+        pass
+
+    @transition(field=status, source=Status.IN_PROGRESS, target=Status.WAITING_CUSTOMER)
+    def wait_for_customer(self) -> None:
+        self._pause_clock()
+
+    @transition(field=status, source=Status.WAITING_CUSTOMER, target=Status.IN_PROGRESS)
+    def resume(self) -> None:
+        self._resume_clock()
+
+    @transition(field=status, source=list(OPEN_STATUSES), target=Status.RESOLVED)
+    def resolve(self) -> None:
+        self._resume_clock()
+        self.resolved_at = timezone.now()
+
+    @transition(field=status, source=Status.RESOLVED, target=Status.CLOSED)
+    def close(self) -> None:
+        self.closed_at = timezone.now()
+
+    @transition(field=status, source=Status.RESOLVED, target=Status.IN_PROGRESS)
+    def reopen(self) -> None:
+        self.resolved_at = None
+
+    @transition(field=status, source=list(OPEN_STATUSES), target=Status.NEW)
+    def hand_off(self) -> None:
+        """To another department: it starts unassigned there, the SLA clock keeps running."""
+        self._resume_clock()
+        self.assignee = None
+
+
+class ChecklistItem(models.Model):
+    """A case's copy of one playbook step, ticked by someone."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="checklist")
+    position = models.PositiveSmallIntegerField(_("position"))
+    text = models.CharField(_("step"), max_length=300)
+    done_at = models.DateTimeField(_("done"), null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["case", "position"]
+        verbose_name = _("checklist item")
+        verbose_name_plural = _("checklist items")
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class CaseEvent(models.Model):
+    """One line of a case's timeline. Never edited."""
+
+    class Kind(models.TextChoices):
+        OPENED = "opened", _("Opened")
+        COMMENT = "comment", _("Comment")
+        ASSIGNMENT = "assignment", _("Assignment")
+        STATUS = "status", _("Status change")
+        HANDOFF = "handoff", _("Handoff")
+        CHECKLIST = "checklist", _("Checklist")
+        SYSTEM = "system", _("System")
+        INCIDENT = "incident", _("Incident")
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_name = models.CharField(_("by"), max_length=150)
+    text = models.TextField(_("text"), blank=True)
+    from_status = models.CharField(_("from"), max_length=20, choices=Status.choices, blank=True)
+    to_status = models.CharField(_("to"), max_length=20, choices=Status.choices, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("case event")
+        verbose_name_plural = _("case events")
+        indexes = [models.Index(fields=["case", "created_at"], name="case_event_time")]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.kind}"

@@ -1,0 +1,190 @@
+"""Reads of cases for the board, the lists and the case page, with their joins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db.models import Count, F, Q, QuerySet, Window
+from django.db.models.functions import RowNumber
+from django.http import Http404, HttpRequest
+from django.utils import timezone
+
+from accounts.policy import department_codes
+from casework.models import BOARD_STATUSES, OPEN_STATUSES, Case, CaseEvent, CaseQuerySet, Incident, Status, WipLimit
+from casework.policy import may_assign, may_work
+from portal.models import Department
+
+CARDS_PER_COLUMN = 8
+RESOLVED_SHOWN_FOR = timedelta(days=7)
+
+
+def visible_cases(user: Any) -> CaseQuerySet:
+    return Case.objects.visible_to(user)
+
+
+def overdue_q(now: Any = None) -> Q:
+    """Open cases past their resolution time (a paused clock is compared at its pause)."""
+    now = now or timezone.now()
+    return Q(status__in=OPEN_STATUSES) & (
+        Q(sla_paused_at__isnull=True, resolve_due_at__lt=now)
+        | Q(sla_paused_at__isnull=False, resolve_due_at__lt=F("sla_paused_at"))
+    )
+
+
+def board_scope(cases: QuerySet[Case]) -> QuerySet[Case]:
+    """What the board shows: open cases and those resolved in the last week."""
+    return cases.filter(
+        Q(status__in=OPEN_STATUSES) | Q(status=Status.RESOLVED, resolved_at__gte=timezone.now() - RESOLVED_SHOWN_FOR)
+    )
+
+
+@dataclass
+class BoardCell:
+    department: Department
+    status: str
+    count: int = 0
+    limit: int | None = None
+    cards: list[Case] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return str(Status(self.status).label)
+
+    @property
+    def over_limit(self) -> bool:
+        return self.limit is not None and self.count > self.limit
+
+    @property
+    def more(self) -> int:
+        return max(self.count - len(self.cards), 0)
+
+
+@dataclass
+class BoardLane:
+    department: Department
+    cells: list[BoardCell]
+    may_assign: bool
+
+    @property
+    def open_count(self) -> int:
+        return sum(cell.count for cell in self.cells if cell.status != Status.RESOLVED)
+
+
+def board(user: Any, cases: QuerySet[Case], departments: list[Department]) -> list[BoardLane]:
+    """Lanes by department, columns by status: counts, WIP limits and the first cards of each.
+
+    A fixed number of queries whatever the number of cases: one count per lane and column
+    (grouped), one for the first cards of every cell (a window function), one for the limits.
+    """
+    scoped = board_scope(cases).filter(department__in=departments)
+    counts = {
+        (row["department_id"], row["status"]): row["n"]
+        for row in scoped.values("department_id", "status").annotate(n=Count("id")).order_by()
+    }
+    limits = {
+        (limit.department_id, limit.status): limit.limit
+        for limit in WipLimit.objects.filter(department__in=departments)
+    }
+    firsts = (
+        scoped.select_related("account__customer", "assignee")
+        .annotate(
+            row=Window(
+                RowNumber(),
+                partition_by=[F("department_id"), F("status")],
+                order_by=[F("priority").asc(), F("resolve_due_at").asc(), F("id").asc()],
+            )
+        )
+        .filter(row__lte=CARDS_PER_COLUMN)
+        .order_by("department_id", "status", "row")
+    )
+    cells = {
+        (department.code, status): BoardCell(
+            department=department,
+            status=status,
+            count=counts.get((department.code, status), 0),
+            limit=limits.get((department.code, status)),
+        )
+        for department in departments
+        for status in BOARD_STATUSES
+    }
+    for case in firsts:
+        cells[(case.department_id, case.status)].cards.append(case)
+    return [
+        BoardLane(
+            department=department,
+            cells=[cells[(department.code, status)] for status in BOARD_STATUSES],
+            may_assign=may_assign(user, department.code),
+        )
+        for department in departments
+    ]
+
+
+def board_departments(user: Any, only: str | None = None) -> list[Department]:
+    """The lanes this user sees: every department for auditors and admins, else their own."""
+    departments = Department.objects.order_by("code")
+    if not (user.is_superuser or user.has_perm("casework.view_all_cases")):
+        departments = departments.filter(code__in=department_codes(user))
+    if only:
+        departments = departments.filter(code=only)
+    return list(departments)
+
+
+def assignable_staff(user: Any) -> list[User]:
+    """People a lead may assign to: active members of the departments they lead, who work cases."""
+    led = [code for code in department_codes(user) if may_assign(user, code)]
+    if user.is_superuser:
+        led = list(Department.objects.values_list("code", flat=True))
+    if not led:
+        return []
+    return list(
+        User.objects.filter(
+            is_active=True,
+            staff_profile__departments__code__in=led,
+            groups__permissions__codename="work_case",
+        )
+        .distinct()
+        .order_by("first_name", "last_name", "username")
+    )
+
+
+def case_list(user: Any) -> CaseQuerySet:
+    return visible_cases(user).select_related("account__customer", "assignee", "department")
+
+
+def get_case_for_user(request: HttpRequest, pk: int) -> tuple[Case, bool]:
+    """The case and whether this user may work it; 404 for a case they may not see."""
+    try:
+        case = (
+            visible_cases(request.user)
+            .select_related("account__customer", "assignee", "department", "incident")
+            .get(pk=pk)
+        )
+    except Case.DoesNotExist:
+        raise Http404 from None
+    return case, may_work(request.user, case.department_id)
+
+
+def case_timeline(case: Case) -> QuerySet[CaseEvent]:
+    return case.events.select_related("actor").order_by("created_at", "id")
+
+
+def case_checklist(case: Case) -> Any:
+    return case.checklist.select_related("done_by").order_by("position")
+
+
+def open_incidents() -> QuerySet[Incident]:
+    return Incident.objects.exclude(status=Incident.IncidentStatus.RESOLVED).order_by("-created_at")
+
+
+def incident_list() -> QuerySet[Incident]:
+    return Incident.objects.annotate(
+        open_cases=Count("cases", filter=Q(cases__status__in=OPEN_STATUSES)),
+        all_cases=Count("cases"),
+    ).order_by("-created_at")
+
+
+def incident_case_counts(incident: Incident) -> dict[str, int]:
+    return {row["status"]: row["n"] for row in incident.cases.values("status").annotate(n=Count("id")).order_by()}

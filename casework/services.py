@@ -1,0 +1,411 @@
+"""Every write to cases and incidents, each with its timeline entry.
+
+Cases open and resolve with their account (``accounts.services`` calls in here inside the
+account's transaction); people move them through the status machine, assign, hand off,
+comment and tick the playbook. Every move checks the version the person was looking at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django_fsm import can_proceed
+
+from accounts.models import EmptyCause, LoanAccount
+from casework.models import (
+    Case,
+    CaseEvent,
+    ChecklistItem,
+    Incident,
+    Playbook,
+    SlaPolicy,
+    Status,
+)
+from casework.policy import DEPARTMENT_FOR_CAUSE, may_assign, may_work, priority_for
+from portal.actors import Actor
+from portal.models import Department
+
+# Used when an admin has removed a priority's SLA row: better a sensible clock than none.
+FALLBACK_SLA = (timedelta(hours=8), timedelta(days=3))
+STATUS_MOVES = {
+    "start": gettext_lazy("Start work"),
+    "wait_for_customer": gettext_lazy("Wait for customer"),
+    "resume": gettext_lazy("Resume"),
+    "resolve": gettext_lazy("Resolve"),
+    "close": gettext_lazy("Close"),
+    "reopen": gettext_lazy("Reopen"),
+}
+
+
+class CaseActionError(Exception):
+    """A refused action on a case, with a message for the person who tried it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class CaseChanged(CaseActionError):
+    def __init__(self, case: Case) -> None:
+        last = case.events.order_by("-created_at", "-id").first()
+        if last:
+            message = _(
+                "%(who)s changed this case at %(when)s, after you opened it. Nothing was saved: "
+                "look at the case as it is now and try again if still needed."
+            ) % {"who": last.actor_name, "when": date_format(timezone.localtime(last.created_at), "DATETIME_FORMAT")}
+        else:
+            message = _("This case changed after you opened it. Nothing was saved; reload and try again.")
+        super().__init__(message)
+
+
+def _event(
+    case: Case, kind: str, actor: Actor, text: str = "", *, from_status: str = "", to_status: str = ""
+) -> CaseEvent:
+    return CaseEvent.objects.create(
+        case=case,
+        kind=kind,
+        actor=actor.user,
+        actor_name=actor.name,
+        text=text,
+        from_status=from_status,
+        to_status=to_status,
+    )
+
+
+def _lock(case_id: int, expected_version: int | None = None) -> Case:
+    try:
+        case = Case.objects.select_for_update(of=("self",)).select_related("account").get(pk=case_id)
+    except Case.DoesNotExist:
+        raise CaseActionError(_("This case does not exist any more.")) from None
+    if expected_version is not None and case.version != expected_version:
+        raise CaseChanged(case)
+    return case
+
+
+def _save(case: Case) -> None:
+    case.version += 1
+    case.save()
+
+
+def _sla(priority: int) -> tuple[timedelta, timedelta]:
+    policy = SlaPolicy.objects.filter(priority=priority).first()
+    return (policy.time_to_assign, policy.time_to_resolve) if policy else FALLBACK_SLA
+
+
+# --- with the account ------------------------------------------------------------------------
+
+
+def case_open_for_account(*, account: LoanAccount, cause: str, actor: Actor) -> Case:
+    """Open the case for an account that just became empty, or note it on the open one.
+
+    Safe against a concurrent opening for the same account and cause: the database allows
+    one open case per pair, and the loser of that race adds to the winner's timeline.
+    """
+    cause_label = EmptyCause(cause).label
+    existing = Case.objects.open().filter(account=account, cause=cause).first()
+    if existing is None:
+        now = timezone.now()
+        priority = priority_for(account)
+        to_assign, to_resolve = _sla(priority)
+        try:
+            with transaction.atomic():
+                case = Case.objects.create(
+                    account=account,
+                    cause=cause,
+                    department_id=DEPARTMENT_FOR_CAUSE[cause],
+                    priority=priority,
+                    opened_at=now,
+                    assign_due_at=now + to_assign,
+                    resolve_due_at=now + to_resolve,
+                    is_drill=account.is_drill,
+                )
+        except IntegrityError:
+            # Another transaction opened it first; anything else is a real error.
+            existing = Case.objects.open().filter(account=account, cause=cause).first()
+            if existing is None:
+                raise
+        else:
+            playbook = Playbook.objects.filter(cause=cause).first()
+            if playbook:
+                ChecklistItem.objects.bulk_create(
+                    ChecklistItem(case=case, position=step.position, text=step.text) for step in playbook.steps.all()
+                )
+            _event(
+                case,
+                CaseEvent.Kind.OPENED,
+                actor,
+                _("Opened: the account went to the empty-card state (%(cause)s).") % {"cause": cause_label},
+                to_status=Status.NEW,
+            )
+            return case
+    _event(
+        existing,
+        CaseEvent.Kind.SYSTEM,
+        actor,
+        _("The account went to the empty-card state (%(cause)s) again.") % {"cause": cause_label},
+    )
+    return existing
+
+
+def cases_resolve_for_account(*, account: LoanAccount, actor: Actor, text: str) -> int:
+    """Resolve every open case of an account that no longer needs them (active or closed)."""
+    resolved = 0
+    for case in Case.objects.open().filter(account=account).select_for_update(of=("self",)):
+        from_status = case.status
+        case.resolve()
+        _save(case)
+        _event(case, CaseEvent.Kind.STATUS, actor, text, from_status=from_status, to_status=case.status)
+        resolved += 1
+    return resolved
+
+
+# --- people working a case -------------------------------------------------------------------
+
+
+def _require_work(user: User, case: Case) -> None:
+    if not may_work(user, case.department_id):
+        raise PermissionDenied(_("Only the %(department)s team can work this case.") % {"department": case.department})
+
+
+@transaction.atomic
+def case_transition(*, case_id: int, name: str, user: User, expected_version: int | None, note: str = "") -> Case:
+    """Move a case through its status machine: start, wait for customer, resume, resolve, close, reopen."""
+    if name not in STATUS_MOVES:
+        raise CaseActionError(_("There is no status move called “%(name)s”.") % {"name": name})
+    case = _lock(case_id, expected_version)
+    _require_work(user, case)
+    method = getattr(case, name)
+    if not can_proceed(method):
+        raise CaseActionError(
+            _("“%(move)s” is not possible while the case is %(status)s.")
+            % {"move": STATUS_MOVES[name], "status": case.get_status_display().lower()}
+        )
+    if name == "start" and case.assignee_id is None:
+        raise CaseActionError(_("Assign the case to someone before starting it."))
+    from_status = case.status
+    method()
+    _save(case)
+    _event(case, CaseEvent.Kind.STATUS, Actor.staff(user), note.strip(), from_status=from_status, to_status=case.status)
+    return case
+
+
+def _department_members(department_code: str) -> set[int]:
+    return set(
+        User.objects.filter(
+            is_active=True, staff_profile__departments__code=department_code, groups__permissions__codename="work_case"
+        ).values_list("pk", flat=True)
+    )
+
+
+@transaction.atomic
+def cases_assign(*, case_ids: Sequence[int], assignee: User, by: User) -> list[Case]:
+    """Assign cases to a member of their department; all of them or none.
+
+    Leads assign within the departments they lead; anyone may take an unassigned case of
+    their own department for themselves.
+    """
+    if not case_ids:
+        raise CaseActionError(_("Select at least one case to assign."))
+    cases = list(
+        Case.objects.select_for_update(of=("self",)).select_related("account", "department").filter(pk__in=case_ids)
+    )
+    if len(cases) != len(set(case_ids)):
+        raise CaseActionError(_("Some of the selected cases do not exist any more; reload the board."))
+    members: dict[str, set[int]] = {}
+    for case in cases:
+        taking = assignee.pk == by.pk and case.assignee_id is None
+        if not (may_assign(by, case.department_id) or (taking and may_work(by, case.department_id))):
+            raise PermissionDenied(
+                _("You cannot assign case #%(id)s: it belongs to %(department)s.")
+                % {"id": case.pk, "department": case.department}
+            )
+        if not case.is_open:
+            raise CaseActionError(_("Case #%(id)s is already %(status)s.") % {"id": case.pk, "status": case.status})
+        if case.department_id not in members:
+            members[case.department_id] = _department_members(case.department_id)
+        if assignee.pk not in members[case.department_id]:
+            raise CaseActionError(
+                _("%(who)s is not in %(department)s, so case #%(id)s cannot go to them. Nothing was assigned.")
+                % {"who": assignee.get_full_name() or assignee.username, "department": case.department, "id": case.pk}
+            )
+    actor = Actor.staff(by)
+    for case in cases:
+        previous = case.assignee
+        case.assignee = assignee
+        from_status = case.status
+        if case.status == Status.NEW:
+            case.mark_assigned()
+        else:
+            case.first_assigned_at = case.first_assigned_at or timezone.now()
+        _save(case)
+        who = assignee.get_full_name() or assignee.username
+        if previous and previous != assignee:
+            text = _("Reassigned from %(old)s to %(new)s.") % {"old": previous.get_full_name() or previous, "new": who}
+        elif assignee.pk == by.pk:
+            text = _("%(who)s took the case.") % {"who": who}
+        else:
+            text = _("Assigned to %(who)s.") % {"who": who}
+        _event(case, CaseEvent.Kind.ASSIGNMENT, actor, text, from_status=from_status, to_status=case.status)
+    return cases
+
+
+@transaction.atomic
+def case_comment(*, case_id: int, user: User, text: str) -> CaseEvent:
+    if not text.strip():
+        raise CaseActionError(_("Write something before sending the comment."))
+    case = _lock(case_id)
+    _require_work(user, case)
+    return _event(case, CaseEvent.Kind.COMMENT, Actor.staff(user), text.strip())
+
+
+@transaction.atomic
+def case_checklist_tick(*, case_id: int, item_id: int, user: User, done: bool) -> ChecklistItem:
+    case = _lock(case_id)
+    _require_work(user, case)
+    try:
+        item = case.checklist.select_for_update().get(pk=item_id)
+    except ChecklistItem.DoesNotExist:
+        raise CaseActionError(_("That checklist item is not on this case.")) from None
+    if bool(item.done_at) == done:
+        return item
+    item.done_at = timezone.now() if done else None
+    item.done_by = user if done else None
+    item.save()
+    text = (_("Ticked: %(step)s") if done else _("Unticked: %(step)s")) % {"step": item.text}
+    _event(case, CaseEvent.Kind.CHECKLIST, Actor.staff(user), text)
+    return item
+
+
+@transaction.atomic
+def case_hand_off(*, case_id: int, department: str, user: User, note: str, expected_version: int | None) -> Case:
+    """Move a case to another department, unassigned, with a note saying why."""
+    case = _lock(case_id, expected_version)
+    _require_work(user, case)
+    if not note.strip():
+        raise CaseActionError(_("Say why the case moves: the other team reads it first."))
+    target = Department.objects.filter(code=department).first()
+    if target is None:
+        raise CaseActionError(_("Choose the department the case goes to."))
+    if target.code == case.department_id:
+        raise CaseActionError(_("The case is already with %(department)s.") % {"department": target})
+    if not can_proceed(case.hand_off):
+        raise CaseActionError(_("Only open cases can be handed off."))
+    from_status, from_department = case.status, case.department
+    case.hand_off()
+    case.department = target
+    _save(case)
+    _event(
+        case,
+        CaseEvent.Kind.HANDOFF,
+        Actor.staff(user),
+        _("Handed off from %(old)s to %(new)s: %(note)s")
+        % {"old": from_department, "new": target, "note": note.strip()},
+        from_status=from_status,
+        to_status=case.status,
+    )
+    return case
+
+
+@transaction.atomic
+def incident_create(*, title: str, description: str, user: User, cause: str = EmptyCause.SYSTEM_CONFIG) -> Incident:
+    if not user.has_perm("casework.add_incident"):
+        raise PermissionDenied(_("Only tech engineers and leads open incidents."))
+    if not title.strip():
+        raise CaseActionError(_("Give the incident a title that says what is broken."))
+    return Incident.objects.create(
+        title=title.strip(),
+        description=description.strip(),
+        cause=cause,
+        created_by=user,
+        created_by_name=user.get_full_name() or user.username,
+    )
+
+
+@transaction.atomic
+def case_link_incident(*, case_id: int, incident_id: int | None, user: User) -> Case:
+    """Attach a case to an incident (or detach it with ``None``); the priority follows."""
+    case = _lock(case_id)
+    _require_work(user, case)
+    incident = Incident.objects.filter(pk=incident_id).first() if incident_id else None
+    if incident_id and incident is None:
+        raise CaseActionError(_("That incident does not exist."))
+    case.incident = incident
+    if incident:
+        case.priority = min(case.priority, priority_for(case.account, incident=True))
+    _save(case)
+    text = (
+        _("Linked to incident “%(title)s”.") % {"title": incident.title}
+        if incident
+        else _("Unlinked from its incident.")
+    )
+    _event(case, CaseEvent.Kind.INCIDENT, Actor.staff(user), text)
+    return case
+
+
+def cases_open_for_empty_accounts(*, actor: Actor, batch_size: int = 2000) -> int:
+    """Open the missing case of every empty account (in bulk): for data loaded without the services.
+
+    Accounts that already have an open case for their cause are left alone, so this is safe
+    to run again.
+    """
+    from accounts.models import State
+
+    playbooks = {playbook.cause: list(playbook.steps.all()) for playbook in Playbook.objects.prefetch_related("steps")}
+    slas = {priority: _sla(priority) for priority in (1, 2, 3, 4)}
+    created = 0
+    missing = (
+        LoanAccount.objects.filter(state=State.EMPTY)
+        .exclude(Exists(Case.objects.open().filter(account=OuterRef("pk"), cause=OuterRef("empty_cause"))))
+        .select_related("customer")
+        .order_by("pk")
+    )
+    while True:
+        accounts = list(missing[:batch_size])
+        if not accounts:
+            return created
+        with transaction.atomic():
+            cases = []
+            for account in accounts:
+                priority = priority_for(account)
+                to_assign, to_resolve = slas[priority]
+                opened = account.empty_since or timezone.now()
+                cases.append(
+                    Case(
+                        account=account,
+                        cause=account.empty_cause,
+                        department_id=DEPARTMENT_FOR_CAUSE[account.empty_cause],
+                        priority=priority,
+                        opened_at=opened,
+                        assign_due_at=opened + to_assign,
+                        resolve_due_at=opened + to_resolve,
+                        is_drill=account.is_drill,
+                    )
+                )
+            Case.objects.bulk_create(cases)
+            ChecklistItem.objects.bulk_create(
+                ChecklistItem(case=case, position=step.position, text=step.text)
+                for case in cases
+                for step in playbooks.get(case.cause, [])
+            )
+            CaseEvent.objects.bulk_create(
+                CaseEvent(
+                    case=case,
+                    kind=CaseEvent.Kind.OPENED,
+                    actor_name=actor.name,
+                    text=_("Opened: the account went to the empty-card state (%(cause)s).")
+                    % {"cause": EmptyCause(case.cause).label},
+                    to_status=Status.NEW,
+                    created_at=case.opened_at,
+                )
+                for case in cases
+            )
+        created += len(cases)

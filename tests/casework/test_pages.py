@@ -1,0 +1,208 @@
+"""The board, the lists and the case page: who sees and does what, and in how many queries."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from accounts.models import EmptyCause, State
+from accounts.services import Actor
+from casework.models import Case, CaseEvent, Status
+from casework.services import case_open_for_account, cases_assign, cases_open_for_empty_accounts
+from tests.factories import bulk_empty_accounts, make_account
+
+pytestmark = pytest.mark.django_db
+JOB = Actor.system("test", "job")
+
+
+def open_case(cause: str = EmptyCause.CUSTOMER_INCOMPLETE, **fields: object) -> Case:
+    account = make_account(State.EMPTY, cause, **fields)  # type: ignore[arg-type]
+    return case_open_for_account(account=account, cause=cause, actor=JOB)
+
+
+def open_cases(count: int, cause: str = EmptyCause.CUSTOMER_INCOMPLETE) -> None:
+    bulk_empty_accounts(count, cause)
+    cases_open_for_empty_accounts(actor=JOB)
+
+
+def test_the_board_pins_its_query_count_for_30_and_3000_cases(client: Client, lead, django_assert_num_queries) -> None:
+    for cause in EmptyCause.values:
+        open_cases(10, cause)
+    client.force_login(lead)
+    client.get(reverse("casework:board"))
+    # session, user, menu permissions (2), roles and departments (header), the lead's departments,
+    # board departments, counts, WIP limits, first cards, assignable staff, and the filter's
+    # department and assignee choices
+    with django_assert_num_queries(14) as few:
+        response = client.get(reverse("casework:board"))
+    assert sum(cell.count for lane in response.context["lanes"] for cell in lane.cells) == 30
+    for cause in EmptyCause.values:
+        open_cases(990, cause)
+    with django_assert_num_queries(len(few.captured_queries)):
+        response = client.get(reverse("casework:board"))
+    lanes = {lane.department.code: lane for lane in response.context["lanes"]}
+    new_column = lanes["service"].cells[0]
+    assert (new_column.count, len(new_column.cards), new_column.more) == (1000, 8, 992)
+    assert 'data-testid="count-service-new">1000' in response.content.decode()
+
+
+def test_the_board_flags_a_column_over_its_wip_limit(client: Client, lead, service) -> None:
+    from casework.models import WipLimit
+
+    WipLimit.objects.filter(department_id="service", status="assigned").update(limit=1)
+    cases = [open_case() for _ in range(2)]
+    cases_assign(case_ids=[case.pk for case in cases], assignee=service, by=lead)
+    client.force_login(lead)
+    lanes = {lane.department.code: lane for lane in client.get(reverse("casework:board")).context["lanes"]}
+    assigned = lanes["service"].cells[1]
+    assert (assigned.status, assigned.count, assigned.limit, assigned.over_limit) == ("assigned", 2, 1, True)
+
+
+def test_the_board_filters(client: Client, lead) -> None:
+    open_case(EmptyCause.CUSTOMER_INCOMPLETE)
+    open_case(EmptyCause.SYSTEM_CONFIG)
+    drill = open_case(EmptyCause.SYSTEM_CONFIG, is_drill=True)
+    client.force_login(lead)
+
+    def counts(query: str) -> dict[str, int]:
+        response = client.get(reverse("casework:board") + query)
+        return {lane.department.code: lane.open_count for lane in response.context["lanes"]}
+
+    assert counts("") == {"credit": 0, "service": 1, "tech": 1}
+    assert counts("?department=service") == {"service": 1}
+    assert counts("?drill=only") == {"credit": 0, "service": 0, "tech": 1}
+    assert counts("?cause=system_config&drill=all") == {"credit": 0, "service": 0, "tech": 2}
+    assert counts("?overdue=true") == {"credit": 0, "service": 0, "tech": 0}
+    assert drill.is_drill
+
+
+def test_a_service_agent_cannot_see_or_work_a_credit_case(client: Client, service) -> None:
+    credit_case = open_case(EmptyCause.RISK_HOLD)
+    client.force_login(service)
+    assert client.get(credit_case.get_absolute_url()).status_code == 404
+    response = client.post(reverse("casework:comment", args=[credit_case.pk]), {"text": "hello"})
+    assert response.status_code == 404
+    lanes = client.get(reverse("casework:board")).context["lanes"]
+    assert [lane.department.code for lane in lanes] == ["service"]
+
+
+def test_a_lead_cannot_assign_outside_the_cases_department(client: Client, lead, tech) -> None:
+    case = open_case(EmptyCause.CUSTOMER_INCOMPLETE)
+    client.force_login(lead)
+    response = client.post(reverse("casework:assign"), {"cases": [case.pk], "assignee": tech.pk}, follow=True)
+    assert "is not in Customer service, so case" in response.content.decode()
+    case.refresh_from_db()
+    assert case.assignee is None and case.status == Status.NEW
+
+
+def test_an_agent_cannot_assign_others(client: Client, service) -> None:
+    case = open_case()
+    client.force_login(service)
+    assert client.post(reverse("casework:assign"), {"cases": [case.pk], "assignee": service.pk}).status_code == 403
+
+
+def test_an_agent_takes_an_unassigned_case_of_their_department(client: Client, service) -> None:
+    case = open_case()
+    client.force_login(service)
+    client.post(reverse("casework:take", args=[case.pk]))
+    case.refresh_from_db()
+    assert (case.assignee, case.status) == (service, Status.ASSIGNED)
+    assert case.events.filter(kind=CaseEvent.Kind.ASSIGNMENT, text="Service Tester took the case.").exists()
+
+
+def test_the_auditor_opens_everything_and_changes_nothing(client: Client, auditor, service) -> None:
+    cases = [open_case(cause) for cause in EmptyCause.values]
+    client.force_login(auditor)
+    board = client.get(reverse("casework:board"))
+    assert [lane.department.code for lane in board.context["lanes"]] == ["credit", "service", "tech"]
+    assert 'id="bulk-assign"' not in board.content.decode()
+    for case in cases:
+        page = client.get(case.get_absolute_url())
+        assert page.status_code == 200
+        assert page.context["can_work"] is False and page.context["moves"] == []
+        assert 'action="/cases/' not in page.content.decode()
+        for url, data in [
+            (reverse("casework:comment", args=[case.pk]), {"text": "x"}),
+            (reverse("casework:take", args=[case.pk]), {}),
+            (reverse("casework:move", args=[case.pk, "resolve"]), {"version": case.version}),
+            (reverse("casework:handoff", args=[case.pk]), {"version": case.version, "department": "tech", "note": "x"}),
+            (reverse("casework:assign"), {"cases": [case.pk], "assignee": service.pk}),
+        ]:
+            assert client.post(url, data).status_code == 403, url
+    assert not CaseEvent.objects.exclude(kind="opened").exists()
+
+
+def test_a_stale_move_from_the_page_shows_a_message(client: Client, service) -> None:
+    case = open_case()
+    cases_assign(case_ids=[case.pk], assignee=service, by=service)
+    client.force_login(service)
+    response = client.post(
+        reverse("casework:move", args=[case.pk, "start"]), {"version": case.version}, follow=True
+    )  # the page was opened before the assignment
+    assert response.status_code == 200
+    assert "changed this case at" in response.content.decode()
+    case.refresh_from_db()
+    assert case.status == Status.ASSIGNED
+
+
+def test_a_disallowed_move_from_the_page_shows_a_message(client: Client, service) -> None:
+    case = open_case()
+    client.force_login(service)
+    response = client.post(reverse("casework:move", args=[case.pk, "close"]), {"version": case.version}, follow=True)
+    assert "“Close” is not possible while the case is new." in response.content.decode()
+    response = client.post(reverse("casework:move", args=[case.pk, "explode"]), {"version": case.version}, follow=True)
+    assert "There is no status move called “explode”." in response.content.decode()
+
+
+def test_a_handoff_moves_the_case_with_a_note(client: Client, service, lead) -> None:
+    case = open_case()
+    client.force_login(service)
+    response = client.post(
+        reverse("casework:handoff", args=[case.pk]),
+        {"version": case.version, "department": "tech", "note": "customer says the app crashes"},
+        follow=True,
+    )
+    assert "Case handed off to Tech." in response.content.decode()
+    case.refresh_from_db()
+    assert (case.department_id, case.status, case.assignee) == ("tech", Status.NEW, None)
+    event = case.events.get(kind=CaseEvent.Kind.HANDOFF)
+    assert event.text == "Handed off from Customer service to Tech: customer says the app crashes"
+
+
+def test_the_write_views_refuse_get(client: Client, service) -> None:
+    case = open_case()
+    client.force_login(service)
+    for url in (
+        reverse("casework:comment", args=[case.pk]),
+        reverse("casework:take", args=[case.pk]),
+        reverse("casework:move", args=[case.pk, "start"]),
+        reverse("casework:assign"),
+    ):
+        assert client.get(url).status_code == 405, url
+
+
+def test_the_case_page_and_lists_pin_their_query_counts(client: Client, service, django_assert_num_queries) -> None:
+    case = open_case()
+    cases_assign(case_ids=[case.pk], assignee=service, by=service)
+    client.force_login(service)
+    for url, queries in [
+        (case.get_absolute_url(), 12),
+        (reverse("casework:mine"), 9),
+        (reverse("casework:list"), 11),  # and the filter's department and assignee choices
+    ]:
+        client.get(url)
+        with django_assert_num_queries(queries):
+            assert client.get(url).status_code == 200
+    more = []
+    for _ in range(15):
+        other = open_case()
+        cases_assign(case_ids=[other.pk], assignee=service, by=service)
+        more.append(other)
+    with django_assert_num_queries(9):
+        assert len(client.get(reverse("casework:mine")).context["table"].page.object_list) == 16
+    for number in range(10):
+        client.post(reverse("casework:comment", args=[case.pk]), {"text": f"call {number}"})
+    client.get(case.get_absolute_url())  # shows (and clears) the "Comment added" messages
+    with django_assert_num_queries(12):
+        assert len(client.get(case.get_absolute_url()).context["timeline"]) == 12
