@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django import forms
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
@@ -28,9 +29,7 @@ class CaseFilter(django_filters.FilterSet):
     )
     cause = django_filters.ChoiceFilter(label=_("Cause"), choices=EmptyCause.choices, empty_label=_("Any cause"))
     priority = django_filters.ChoiceFilter(label=_("Priority"), choices=Priority.choices, empty_label=_("Any"))
-    overdue = django_filters.BooleanFilter(
-        label=_("Overdue only"), method="filter_overdue", widget=django_filters.widgets.BooleanWidget()
-    )
+    overdue = django_filters.BooleanFilter(label=_("Overdue only"), method="filter_overdue", widget=forms.CheckboxInput)
     drill = django_filters.ChoiceFilter(
         label=_("Drill data"),
         method="filter_drill",

@@ -25,11 +25,13 @@ class CommentForm(forms.Form):
 
 
 class HandOffForm(VersionedForm):
-    department = forms.ModelChoiceField(label=_("To department"), queryset=Department.objects.order_by("code"))
+    department = forms.ModelChoiceField(
+        label=_("To department"), queryset=Department.objects.order_by("code"), empty_label=_("Choose a department")
+    )
     note = forms.CharField(
         label=_("Why"),
         max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 2}),
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": _("Why it moves: the other team reads this first")}),
         error_messages={"required": _("Say why the case moves: the other team reads it first.")},
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -73,7 +75,10 @@ def test_the_board_filters(client: Client, lead) -> None:
     assert counts("?department=service") == {"service": 1}
     assert counts("?drill=only") == {"credit": 0, "service": 0, "tech": 1}
     assert counts("?cause=system_config&drill=all") == {"credit": 0, "service": 0, "tech": 2}
-    assert counts("?overdue=true") == {"credit": 0, "service": 0, "tech": 0}
+    assert counts("?overdue=on") == {"credit": 0, "service": 0, "tech": 0}
+    late = open_case(EmptyCause.RISK_HOLD)
+    Case.objects.filter(pk=late.pk).update(resolve_due_at=late.opened_at - timedelta(minutes=1))
+    assert counts("?overdue=on") == {"credit": 1, "service": 0, "tech": 0}
     assert drill.is_drill
 
 
