@@ -211,3 +211,17 @@ def test_the_case_page_and_lists_pin_their_query_counts(client: Client, service,
     client.get(case.get_absolute_url())  # shows (and clears) the "Comment added" messages
     with django_assert_num_queries(12):
         assert len(client.get(case.get_absolute_url()).context["timeline"]) == 12
+
+
+def test_assigning_from_a_stale_board_explains_what_changed(client: Client, lead, service) -> None:
+    case = open_case()
+    from casework.services import case_transition
+
+    # Between the lead loading the board and pressing Assign, the agent took and resolved it.
+    cases_assign(case_ids=[case.pk], assignee=service, by=lead)
+    case_transition(case_id=case.pk, name="resolve", user=service, expected_version=None)
+    client.force_login(lead)
+    response = client.post(reverse("casework:assign"), {"cases": [case.pk], "assignee": service.pk}, follow=True)
+    assert f"Case #{case.pk} is already resolved." in response.content.decode()
+    response = client.post(reverse("casework:assign"), {"cases": [case.pk + 999], "assignee": service.pk}, follow=True)
+    assert "Some of the selected cases do not exist any more; reload the board." in response.content.decode()
