@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
@@ -17,6 +18,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django_fsm import TransitionNotAllowed, can_proceed
+from rq import Retry
 
 from accounts.models import (
     ApprovalRequest,
@@ -37,6 +39,7 @@ from accounts.policy import (
 )
 from casework.services import case_open_for_account, cases_resolve_for_account
 from portal.actors import Actor
+from portal.queueing import enqueue_on_commit
 
 TRANSITIONS = (*MANUAL_TRANSITIONS, *SYSTEM_ONLY_TRANSITIONS)
 
@@ -90,6 +93,15 @@ def _describe_refusal(account: LoanAccount, transition_name: str) -> str:
     if account.state == State.EMPTY:
         state = f"{state} ({account.get_empty_cause_display()})"
     return _("%(action)s is not possible while the account is %(state)s.") % {"action": label, "state": state}
+
+
+def enqueue_activation(account_id: int) -> None:
+    """Automated activation runs once the card is issued (and the issue is committed)."""
+    enqueue_on_commit(
+        "accounts.jobs.activate_account",
+        account_id,
+        retry=Retry(max=len(settings.ACTIVATION_RETRY_INTERVALS), interval=settings.ACTIVATION_RETRY_INTERVALS),
+    )
 
 
 def _lock(account_id: int) -> LoanAccount:
@@ -195,6 +207,8 @@ def account_transition(
     account.save()
     if account.state == State.ACTIVE:
         _ensure_tranches(account)
+    if transition_name == "issue":
+        enqueue_activation(account.pk)
     # The casework follows the account: a case per empty-card cause, resolved once usable.
     if account.state == State.EMPTY:
         case_open_for_account(account=account, cause=account.empty_cause, actor=actor)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -47,3 +49,35 @@ class StaffProfile(models.Model):
 
     def __str__(self) -> str:
         return str(self.user)
+
+
+class JobHeartbeat(models.Model):
+    """The last run of one periodic job: when it started, whether and when it last succeeded."""
+
+    name = models.CharField(_("job"), max_length=100, unique=True)
+    interval_seconds = models.PositiveIntegerField(_("runs every (s)"))
+    last_started_at = models.DateTimeField(_("last start"), null=True, blank=True)
+    last_succeeded_at = models.DateTimeField(_("last success"), null=True, blank=True)
+    last_duration_ms = models.PositiveIntegerField(_("last duration (ms)"), null=True, blank=True)
+    last_counts = models.JSONField(_("last counts"), default=dict, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("job heartbeat")
+        verbose_name_plural = _("job heartbeats")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def is_late(self, now: Any = None) -> bool:
+        """No success within two intervals (and a grace minute) of when one was due."""
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        reference = self.last_succeeded_at
+        if reference is None:
+            return self.last_started_at is not None and bool(self.last_error)
+        grace = timedelta(seconds=2 * self.interval_seconds + 60)
+        return (now or timezone.now()) - reference > grace

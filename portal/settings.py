@@ -140,6 +140,17 @@ RQ_SHOW_ADMIN_LINK = True
 # webhook refuses every call.
 CORE_WEBHOOK_SECRET = env_str("CORE_WEBHOOK_SECRET", "dev-webhook-secret" if DEBUG else "")
 
+# The core-banking gateway: "simulated" (deterministic, with fault injection) or "http".
+CORE_GATEWAY = env_str("CORE_GATEWAY", "simulated")
+if CORE_GATEWAY not in {"simulated", "http"}:
+    raise ImproperlyConfigured(f"CORE_GATEWAY={CORE_GATEWAY!r} is not a gateway; use simulated or http.")
+CORE_GATEWAY_URL = env_str("CORE_GATEWAY_URL", "")
+CORE_GATEWAY_TIMEOUT = float(env_int("CORE_GATEWAY_TIMEOUT_SECONDS", 5, minimum=1))
+CORE_GATEWAY_RETRIES = env_int("CORE_GATEWAY_RETRIES", 2)
+CORE_GATEWAY_SEED = env_str("CORE_GATEWAY_SEED", "activation-desk")
+# How often the activation job retries a transient gateway error, and after how many seconds.
+ACTIVATION_RETRY_INTERVALS = [10, 60, 300]
+
 # --- Authentication ---------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     # Axes first: it refuses a locked-out user before the password is even checked.

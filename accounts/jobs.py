@@ -1,0 +1,38 @@
+"""RQ entry points for accounts. Each takes ids, re-reads the database and is safe to run twice."""
+
+from __future__ import annotations
+
+from rq import get_current_job
+
+from accounts.activation import account_activation_attempt
+from accounts.gateway import TransientGatewayError
+from accounts.models import ActivationAttempt, Channel
+from portal.actors import Actor
+
+ACTIVATION_JOB = Actor.system("activation-job", Channel.JOB)
+
+
+def activate_account(account_id: int) -> str:
+    """Automated activation after the card is issued; transient errors retry with backoff."""
+    job = get_current_job()
+    final = job is None or not job.retries_left
+    attempt = account_activation_attempt(account_id=account_id, actor=ACTIVATION_JOB, final=final)
+    if attempt is None:
+        return "nothing to do"
+    if attempt.result == ActivationAttempt.Result.TRANSIENT_ERROR and not final:
+        # Raising makes RQ schedule the next try; the attempt itself is already recorded.
+        raise TransientGatewayError(attempt.error_code, attempt.error)
+    return attempt.result
+
+
+SCAN_INTERVAL = 5 * 60
+
+
+def scan_accounts() -> dict[str, int]:
+    """Every 5 minutes: the activation monitor."""
+    from accounts.monitor import monitor_scan
+    from portal.heartbeat import heartbeat
+
+    with heartbeat("scan_accounts", SCAN_INTERVAL) as counts:
+        counts.update(monitor_scan().as_dict())
+    return counts
