@@ -14,7 +14,7 @@ WEB_WORKERS ?= 2
 RQ_WORKERS ?= 1
 export WEB_BIND WEB_WORKERS
 # With REDIS_URL set, that Redis is used and no embedded one is started.
-PROCESSES := $(if $(REDIS_URL),worker web,redis worker web)
+PROCESSES := $(if $(REDIS_URL),worker cron web,redis worker cron web)
 
 .PHONY: help install run test lint format clean
 

@@ -8,7 +8,18 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django_fsm.admin import FSMAdminMixin
 
-from accounts.models import ApprovalRequest, AuditEntry, Channel, CoreEvent, Customer, LoanAccount, Tranche
+from accounts.models import (
+    ActivationAttempt,
+    ApprovalRequest,
+    AuditEntry,
+    Channel,
+    CoreEvent,
+    Customer,
+    LoanAccount,
+    ReactivationBatch,
+    SimulatorFault,
+    Tranche,
+)
 from accounts.policy import MANUAL_TRANSITIONS
 from accounts.services import AccountActionError, Actor, account_transition
 
@@ -136,3 +147,25 @@ class CoreEventAdmin(ReadOnlyAdmin):
     list_filter = ["event_type"]
     search_fields = ["event_id", "account__number"]
     list_select_related = ["account"]
+
+
+@admin.register(SimulatorFault)
+class SimulatorFaultAdmin(admin.ModelAdmin):
+    list_display = ["name", "scenario", "product", "channel", "failure_rate", "timeout_rate", "latency_ms", "active"]
+    list_editable = ["active"]
+    list_filter = ["scenario", "active"]
+
+
+@admin.register(ActivationAttempt)
+class ActivationAttemptAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "account", "number", "result", "error_code", "duration_ms", "batch"]
+    list_filter = ["result"]
+    search_fields = ["account__number", "error_code"]
+    list_select_related = ["account", "batch"]
+    show_full_result_count = False
+
+
+@admin.register(ReactivationBatch)
+class ReactivationBatchAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "title", "status", "total", "processed", "succeeded", "failed", "created_by"]
+    list_filter = ["status"]

@@ -25,14 +25,28 @@ def activate_account(account_id: int) -> str:
     return attempt.result
 
 
-SCAN_INTERVAL = 5 * 60
-
-
 def scan_accounts() -> dict[str, int]:
     """Every 5 minutes: the activation monitor."""
     from accounts.monitor import monitor_scan
     from portal.heartbeat import heartbeat
 
-    with heartbeat("scan_accounts", SCAN_INTERVAL) as counts:
+    with heartbeat("scan_accounts") as counts:
         counts.update(monitor_scan().as_dict())
+    return counts
+
+
+def run_batch_chunk(batch_id: int) -> int:
+    """One chunk of a reactivation batch."""
+    from accounts.batches import batch_run_chunk
+
+    return batch_run_chunk(batch_id)
+
+
+def resume_batches() -> dict[str, int]:
+    """Every 2 minutes: keep running batches going, whatever happened to their workers."""
+    from accounts.batches import batches_resume
+    from portal.heartbeat import heartbeat
+
+    with heartbeat("resume_batches") as counts:
+        counts["running"] = batches_resume()
     return counts

@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
-from accounts.models import ApprovalRequest, AuditEntry, LoanAccount, State, Tranche
+from accounts.models import ActivationAttempt, ApprovalRequest, AuditEntry, LoanAccount, State, Tranche
 from accounts.policy import MANUAL_TRANSITIONS, TIERS, RiskTier, Step, may_trigger
 
 
@@ -130,3 +130,7 @@ def pending_approvals() -> QuerySet[ApprovalRequest]:
         .select_related("account__customer", "requested_by", "tranche")
         .order_by("requested_at")
     )
+
+
+def account_attempts(account: LoanAccount) -> QuerySet[ActivationAttempt]:
+    return account.activation_attempts.order_by("-created_at", "-id")[:20]

@@ -22,6 +22,7 @@ urlpatterns = [
     path("approvals/", views.approval_list, name="approvals"),
     path("approvals/<int:pk>/<str:decision>/", views.approval_decide, name="approval_decide"),
     path("import/", views.account_import, name="import"),
+    path("redrive/", views.redrive_filtered, name="redrive"),
     path("<account_number:number>/", views.account_detail, name="detail"),
     path("<account_number:number>/actions/<str:action>/", views.account_action, name="action"),
 ]

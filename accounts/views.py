@@ -11,8 +11,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -21,11 +22,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_tables2 import RequestConfig
 
 from accounts import selectors
+from accounts.batches import batch_cancel, batch_start
 from accounts.filters import AccountFilter
 from accounts.forms import AccountActionForm, DecisionForm, ImportForm
 from accounts.ingest import COLUMNS, EventError, accounts_import, core_event_apply
-from accounts.models import ApprovalRequest, LoanAccount
-from accounts.policy import Step
+from accounts.models import ApprovalRequest, EmptyCause, LoanAccount, ReactivationBatch, ReactivationItem, State
+from accounts.policy import Step, may_trigger
 from accounts.services import (
     AccountActionError,
     Actor,
@@ -36,6 +38,7 @@ from accounts.services import (
     approval_request_reject,
 )
 from accounts.tables import AccountTable
+from portal.selectors import redis_error
 
 PAGE_SIZE = 25
 
@@ -95,10 +98,21 @@ def account_list(request: HttpRequest) -> HttpResponseBase:
     export_query = request.GET.copy()
     export_query.pop("page", None)
     export_query["export"] = "csv"
+    filter_query = request.GET.copy()
+    filter_query.pop("page", None)
+    filter_query.pop("sort", None)
     return render(
         request,
         "accounts/account_list.html",
-        {"filter": account_filter, "table": table, "export_query": export_query.urlencode()},
+        {
+            "filter": account_filter,
+            "table": table,
+            "export_query": export_query.urlencode(),
+            "filter_query": filter_query.urlencode(),
+            "may_redrive": request.GET.get("state") == State.EMPTY
+            and request.GET.get("empty_cause") == EmptyCause.SYSTEM_CONFIG
+            and may_trigger(request.user, "activate"),
+        },
     )
 
 
@@ -113,6 +127,7 @@ def account_detail(request: HttpRequest, number: str) -> HttpResponse:
         "tranches": selectors.account_tranches(account),
         "timeline": selectors.account_timeline(account),
         "pending": selectors.account_pending_requests(account),
+        "attempts": selectors.account_attempts(account),
         "form": AccountActionForm(initial={"version": account.version}),
     }
     return render(request, "accounts/account_detail.html", context)
@@ -171,6 +186,14 @@ def account_action(request: HttpRequest, number: str, action: str) -> HttpRespon
                 request,
                 _("Done: the account is now %(state)s.") % {"state": updated.get_state_display()},
             )
+            if action == "issue" and redis_error():
+                messages.warning(
+                    request,
+                    _(
+                        "Automated activation is delayed: the job queue is not answering. "
+                        "It starts by itself once the queue is back; nothing else to do."
+                    ),
+                )
     except AccountActionError as exc:
         messages.error(request, exc.message)
     return _back_or(request, account)
@@ -265,3 +288,53 @@ def core_events(request: HttpRequest) -> JsonResponse:
     except EventError as exc:
         return JsonResponse({"error": exc.message}, status=exc.status)
     return JsonResponse(result.body, status=result.status)
+
+
+@require_http_methods(["GET"])
+@permission_required("accounts.view_reactivationbatch", raise_exception=True)
+def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    batch = get_object_or_404(ReactivationBatch.objects.select_related("incident", "created_by"), pk=pk)
+    if request.headers.get("HX-Request"):
+        return render(request, "accounts/batch_detail.html#progress", {"batch": batch})
+    failures = batch.items.filter(status=ReactivationItem.Status.FAILED).select_related("account")[:200]
+    return render(
+        request,
+        "accounts/batch_detail.html",
+        {"batch": batch, "failures": failures, "may_cancel": may_trigger(request.user, "activate")},
+    )
+
+
+@require_POST
+def batch_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        batch_cancel(batch_id=pk, user=_staff(request))
+        messages.success(request, _("The batch is stopped; accounts not yet attempted stay as they are."))
+    except AccountActionError as exc:
+        messages.error(request, exc.message)
+    return redirect("batch", pk=pk)
+
+
+@require_POST
+def redrive_filtered(request: HttpRequest) -> HttpResponse:
+    """Start a reactivation batch for the accounts of the list's current filter."""
+    user = _staff(request)
+    if not may_trigger(user, "activate"):
+        raise PermissionDenied
+    query = QueryDict(request.POST.get("query", ""))
+    account_filter = AccountFilter(query, queryset=selectors.account_list())
+    if not account_filter.is_valid():
+        messages.error(request, _("Fix the filters before starting a re-drive."))
+        return redirect("accounts:list")
+    ids = account_filter.qs.filter(state=State.EMPTY, empty_cause=EmptyCause.SYSTEM_CONFIG).values_list("pk", flat=True)
+    try:
+        batch = batch_start(
+            title=_("Re-drive of %(query)s") % {"query": query.urlencode() or _("all system-fault accounts")},
+            account_ids=ids[:100_000],
+            user=user,
+            criteria={"filter": query.urlencode()},
+        )
+    except AccountActionError as exc:
+        messages.error(request, exc.message)
+        return redirect(f"{reverse('accounts:list')}?{query.urlencode()}")
+    messages.success(request, _("Re-drive started for %(count)d accounts.") % {"count": batch.total})
+    return redirect(batch)

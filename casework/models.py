@@ -178,6 +178,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
     assign_due_at = models.DateTimeField(_("assignment due"))
     resolve_due_at = models.DateTimeField(_("resolution due"))
     sla_paused_at = models.DateTimeField(_("SLA clock paused since"), null=True, blank=True)
+    escalated_at = models.DateTimeField(_("escalated as overdue"), null=True, blank=True)
     is_drill = models.BooleanField(_("drill data"), default=False)
 
     objects = CaseQuerySet.as_manager()

@@ -12,6 +12,7 @@ urlpatterns = [
     path("incidents/", views.incident_list, name="incidents"),
     path("incidents/new/", views.incident_new, name="incident_new"),
     path("incidents/<int:pk>/", views.incident_detail, name="incident"),
+    path("incidents/<int:pk>/redrive/", views.incident_redrive, name="incident_redrive"),
     path("<int:pk>/", views.case_detail, name="detail"),
     path("<int:pk>/move/<str:move>/", views.case_move, name="move"),
     path("<int:pk>/take/", views.case_take, name="take"),

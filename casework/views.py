@@ -13,8 +13,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_fsm import can_proceed
 from django_tables2 import RequestConfig
 
+from accounts.batches import batch_start
 from accounts.forms import AccountActionForm
+from accounts.policy import may_trigger
 from accounts.selectors import account_actions
+from accounts.services import AccountActionError
 from casework import selectors
 from casework.filters import CaseFilter, CaseListFilter
 from casework.forms import BulkAssignForm, CommentForm, HandOffForm, IncidentForm, LinkIncidentForm, MoveForm
@@ -287,5 +290,32 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "casework/incident_detail.html",
-        {"incident": incident, "table": table, "counts": selectors.incident_case_counts(incident)},
+        {
+            "incident": incident,
+            "table": table,
+            "counts": selectors.incident_case_counts(incident),
+            "may_redrive": may_trigger(request.user, "activate"),
+            "batches": incident.batches.order_by("-created_at")[:10],
+        },
     )
+
+
+@require_POST
+def incident_redrive(request: HttpRequest, pk: int) -> HttpResponse:
+    """Once tech has fixed the fault: one reactivation batch for every account of the incident."""
+    incident = get_object_or_404(Incident, pk=pk)
+    user = _staff(request)
+    try:
+        batch = batch_start(
+            title=_("Re-drive: %(title)s") % {"title": incident.title},
+            account_ids=incident.cases.values_list("account_id", flat=True),
+            user=user,
+            incident_id=incident.pk,
+        )
+    except AccountActionError as exc:
+        messages.error(request, exc.message)
+        return redirect(incident)
+    if incident.status == Incident.IncidentStatus.OPEN:
+        Incident.objects.filter(pk=incident.pk).update(status=Incident.IncidentStatus.FIXED)
+    messages.success(request, _("Re-drive started for %(count)d accounts.") % {"count": batch.total})
+    return redirect(batch)

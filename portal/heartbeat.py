@@ -9,11 +9,13 @@ from contextlib import contextmanager
 from django.utils import timezone
 
 from portal.models import JobHeartbeat
+from portal.periodic import PERIODIC_JOBS
 
 
 @contextmanager
-def heartbeat(name: str, interval_seconds: int) -> Iterator[dict[str, int]]:
-    """Wrap one run of a periodic job; put what it counted in the yielded dict."""
+def heartbeat(name: str) -> Iterator[dict[str, int]]:
+    """Wrap one run of a periodic job (named in ``portal.periodic``); put what it counted in the dict."""
+    interval_seconds = next(job.interval_seconds for job in PERIODIC_JOBS if job.name == name)
     JobHeartbeat.objects.update_or_create(
         name=name, defaults={"interval_seconds": interval_seconds, "last_started_at": timezone.now()}
     )

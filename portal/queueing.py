@@ -21,7 +21,8 @@ def enqueue_on_commit(func: str, *args: Any, **options: Any) -> None:
 
     def send() -> None:
         try:
-            django_rq.get_queue("default").enqueue(func, *args, **options)
+            # We already wait for the commit ourselves; "auto" enqueues right now.
+            django_rq.get_queue("default", commit_mode="auto").enqueue(func, *args, **options)
         except (RedisError, OSError) as exc:
             log.warning("could not queue %s%s; the next periodic run will: %s", func, args, exc)
 

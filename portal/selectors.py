@@ -13,7 +13,8 @@ from django.db import DatabaseError, connection
 from rq import Worker
 from rq.job import Job
 
-from portal.models import Department
+from portal.models import Department, JobHeartbeat
+from portal.periodic import PERIODIC_JOBS, PeriodicJob
 from portal.roles import ADMIN, ROLES_BY_GROUP, Role
 
 FAILED_JOBS_SHOWN = 20
@@ -162,3 +163,19 @@ def jobs_overview() -> JobsOverview:
         return JobsOverview(error=f"{type(exc).__name__}: {exc}".strip())
     overview.failed_jobs.sort(key=lambda job: job.ended_at or datetime.min, reverse=True)
     return overview
+
+
+@dataclass(frozen=True)
+class PeriodicStatus:
+    job: PeriodicJob
+    beat: JobHeartbeat | None
+
+    @property
+    def late(self) -> bool:
+        return self.beat.is_late() if self.beat else False
+
+
+def periodic_status() -> list[PeriodicStatus]:
+    """Each periodic job with its last heartbeat (one query)."""
+    beats = {beat.name: beat for beat in JobHeartbeat.objects.all()}
+    return [PeriodicStatus(job, beats.get(job.name)) for job in PERIODIC_JOBS]

@@ -1,12 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts.views import core_events
+from accounts.views import batch_cancel_view, batch_detail, core_events
 from portal import health, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("jobs/", views.jobs, name="jobs"),
+    path("jobs/batches/<int:pk>/", batch_detail, name="batch"),
+    path("jobs/batches/<int:pk>/cancel/", batch_cancel_view, name="batch_cancel"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("password/", views.PasswordChangeView.as_view(), name="password_change"),

@@ -9,7 +9,7 @@ from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
-from portal.selectors import database_error, jobs_overview, redis_error
+from portal.selectors import database_error, jobs_overview, periodic_status, redis_error
 
 
 @require_GET
@@ -26,7 +26,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @require_GET
 @permission_required("portal.view_jobs", raise_exception=True)
 def jobs(request: HttpRequest) -> HttpResponse:
-    return render(request, "portal/jobs.html", {"overview": jobs_overview()})
+    from accounts.models import ReactivationBatch
+
+    return render(
+        request,
+        "portal/jobs.html",
+        {
+            "overview": jobs_overview(),
+            "periodic": periodic_status(),
+            "batches": ReactivationBatch.objects.select_related("created_by").order_by("-created_at")[:10],
+        },
+    )
 
 
 class LoginView(auth_views.LoginView):

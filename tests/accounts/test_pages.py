@@ -134,7 +134,7 @@ def test_the_account_page_pins_its_query_count(client: Client, credit, django_as
     account = make_account(State.ACTIVE, tier="high", steps=["sms_code", "password", "credit_review"])
     client.force_login(credit)
     client.get(account.get_absolute_url())
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(12):
         assert client.get(account.get_absolute_url()).status_code == 200
 
 

@@ -1,0 +1,47 @@
+"""The catalogue of periodic jobs: what runs, how often, and what it is for.
+
+``portal/schedules.py`` registers them with RQ's cron; the jobs page shows their heartbeats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class PeriodicJob:
+    name: str
+    path: str
+    interval_seconds: int
+    description: Promise
+
+
+PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
+    PeriodicJob(
+        "scan_accounts",
+        "accounts.jobs.scan_accounts",
+        5 * 60,
+        _("Activation monitor: overdue accounts go empty with their cause; lost activations are re-queued."),
+    ),
+    PeriodicJob(
+        "escalate_overdue_cases",
+        "casework.jobs.escalate_overdue_cases",
+        5 * 60,
+        _("SLA escalation: overdue cases are flagged and their lead told on the timeline."),
+    ),
+    PeriodicJob(
+        "detect_anomalies",
+        "casework.jobs.detect_anomalies",
+        15 * 60,
+        _("Anomaly detection: spikes of empty accounts per product and channel open an incident."),
+    ),
+    PeriodicJob(
+        "resume_batches",
+        "accounts.jobs.resume_batches",
+        2 * 60,
+        _("Keeps reactivation batches going after a worker dies."),
+    ),
+)

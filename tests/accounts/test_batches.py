@@ -1,0 +1,163 @@
+"""Reactivation batches: every account attempted once, across workers, even when one dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import django_rq
+import pytest
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+from rq import SimpleWorker
+
+from accounts.batches import batch_start, batches_resume
+from accounts.models import ActivationAttempt, EmptyCause, LoanAccount, ReactivationBatch, SimulatorFault, State
+from accounts.services import AccountActionError
+from casework.models import Case, Status
+from casework.services import cases_open_for_empty_accounts
+from portal.actors import Actor
+from tests.factories import bulk_empty_accounts, make_account
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_worker() -> None:
+    queue = django_rq.get_queue("default")
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+
+def system_fault_accounts(count: int) -> list[LoanAccount]:
+    accounts = bulk_empty_accounts(count, EmptyCause.SYSTEM_CONFIG)
+    LoanAccount.objects.filter(pk__in=[a.pk for a in accounts]).update(sms_verified_at="2026-11-01T00:00:00Z")
+    return accounts
+
+
+@pytest.mark.django_db
+def test_a_batch_reactivates_its_accounts_and_resolves_their_cases(tech, django_capture_on_commit_callbacks) -> None:
+    accounts = system_fault_accounts(6)
+    cases_open_for_empty_accounts(actor=Actor.system("t", "job"))
+    bad = make_account(State.EMPTY, EmptyCause.SYSTEM_CONFIG, channel="Broken branch", steps=["sms_code"])
+    SimulatorFault.objects.create(name="still broken", scenario="configuration_fault", channel="Broken branch")
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = batch_start(title="after the fix", account_ids=[a.pk for a in accounts] + [bad.pk], user=tech)
+    for _ in range(3):  # chunks queue their successors on commit
+        with django_capture_on_commit_callbacks(execute=True):
+            run_worker()
+    batch.refresh_from_db()
+    assert (batch.status, batch.total, batch.processed, batch.succeeded, batch.failed) == ("done", 7, 7, 6, 1)
+    assert LoanAccount.objects.filter(pk__in=[a.pk for a in accounts], state=State.ACTIVE).count() == 6
+    assert not Case.objects.filter(account__in=accounts).exclude(status=Status.RESOLVED).exists()
+    failure = batch.items.get(status="failed")
+    assert (failure.account_id, failure.error_code) == (bad.pk, "CFG-CHANNEL-MISSING")
+
+
+@pytest.mark.django_db
+def test_running_a_chunk_again_attempts_nobody_twice(tech, django_capture_on_commit_callbacks) -> None:
+    from accounts.batches import batch_run_chunk
+
+    accounts = system_fault_accounts(4)
+    batch = batch_start(title="x", account_ids=[a.pk for a in accounts], user=tech)
+    assert batch_run_chunk(batch.pk) == 4
+    assert batch_run_chunk(batch.pk) == 0
+    assert ActivationAttempt.objects.filter(batch=batch).count() == 4
+
+
+@pytest.mark.django_db
+def test_only_tech_and_leads_start_a_batch_of_eligible_accounts(service, tech) -> None:
+    from django.core.exceptions import PermissionDenied
+
+    accounts = system_fault_accounts(2)
+    with pytest.raises(PermissionDenied):
+        batch_start(title="x", account_ids=[a.pk for a in accounts], user=service)
+    active = make_account(State.ACTIVE)
+    with pytest.raises(AccountActionError, match="nothing to re-drive"):
+        batch_start(title="x", account_ids=[active.pk], user=tech)
+
+
+@pytest.mark.django_db
+def test_the_batch_page_shows_progress_and_failures(client: Client, tech) -> None:
+    accounts = system_fault_accounts(3)
+    batch = batch_start(title="re-drive", account_ids=[a.pk for a in accounts], user=tech)
+    client.force_login(tech)
+    page = client.get(reverse("batch", args=[batch.pk])).content.decode()
+    assert "0 of 3 accounts attempted" in page and 'hx-trigger="every 2s"' in page
+    fragment = client.get(reverse("batch", args=[batch.pk]), headers={"HX-Request": "true"}).content.decode()
+    assert fragment.lstrip().startswith('<section class="card" id="batch-progress"')
+    assert "<html" not in fragment
+    client.post(reverse("batch_cancel", args=[batch.pk]))
+    batch.refresh_from_db()
+    assert batch.status == "cancelled"
+
+
+@pytest.mark.django_db
+def test_the_incident_page_starts_a_batch_for_its_accounts(client: Client, tech) -> None:
+    from casework.services import case_link_incident, incident_create
+
+    accounts = system_fault_accounts(3)
+    cases_open_for_empty_accounts(actor=Actor.system("t", "job"))
+    incident = incident_create(title="Mobile app config", description="", user=tech)
+    for case in Case.objects.filter(account__in=accounts):
+        case_link_incident(case_id=case.pk, incident_id=incident.pk, user=tech)
+    client.force_login(tech)
+    response = client.post(reverse("casework:incident_redrive", args=[incident.pk]), follow=True)
+    assert "Re-drive started for 3 accounts." in response.content.decode()
+    batch = ReactivationBatch.objects.get()
+    assert (batch.incident, batch.total) == (incident, 3)
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="a worker in another process needs a shared database: runs on PostgreSQL (as in CI)",
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_killed_worker_leaves_every_account_attempted_exactly_once(tech, redis_server) -> None:
+    accounts = system_fault_accounts(40)
+    # Each activation takes 50 ms, so the batch is still running when the worker is killed.
+    SimulatorFault.objects.create(name="slow core banking", latency_ms=50)
+    batch = batch_start(title="kill test", account_ids=[a.pk for a in accounts], user=tech)
+    django_rq.get_queue("default").enqueue("accounts.jobs.run_batch_chunk", batch.pk)
+
+    settings_dict = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}",
+        "REDIS_URL": redis_server.url,
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "rqworker", "default", "--burst"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while ReactivationBatch.objects.get(pk=batch.pk).processed < 5:
+        assert time.monotonic() < deadline, "the worker did not start on the batch"
+        time.sleep(0.05)
+    os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work horse, mid-item
+    worker.wait(timeout=10)
+    interrupted = ReactivationBatch.objects.get(pk=batch.pk)
+    assert interrupted.status == "running" and interrupted.processed < 40
+
+    SimulatorFault.objects.update(latency_ms=0)
+    batches_resume()  # what the periodic job does
+    queue = django_rq.get_queue("default")
+    for _ in range(5):
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        if ReactivationBatch.objects.get(pk=batch.pk).status == "done":
+            break
+        batches_resume()
+
+    batch.refresh_from_db()
+    assert (batch.status, batch.processed, batch.succeeded) == ("done", 40, 40)
+    per_account = {a.pk: 0 for a in accounts}
+    for account_id in ActivationAttempt.objects.filter(batch=batch).values_list("account_id", flat=True):
+        per_account[account_id] += 1
+    assert set(per_account.values()) == {1}
