@@ -50,3 +50,13 @@ def resume_batches() -> dict[str, int]:
     with heartbeat("resume_batches") as counts:
         counts["running"] = batches_resume()
     return counts
+
+
+def credit_review() -> dict[str, int]:
+    """Nightly: re-score active and held accounts and propose tranches or holds to credit."""
+    from accounts.credit_review import credit_review_run
+    from portal.heartbeat import heartbeat
+
+    with heartbeat("credit_review") as counts:
+        counts.update(credit_review_run())
+    return counts

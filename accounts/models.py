@@ -581,3 +581,40 @@ class ReactivationItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.batch_id}:{self.account_id}"
+
+
+class CreditReviewProposal(models.Model):
+    """What the nightly credit review suggests for one account. It never changes the account:
+    a credit officer acts on it (through the usual four-eyes requests) or dismisses it."""
+
+    class Kind(models.TextChoices):
+        RELEASE_NEXT_TRANCHE = "release_next_tranche", _("Release the next tranche")
+        HOLD = "hold", _("Put the line on risk hold")
+        RELEASE_HOLD = "release_hold", _("Consider releasing the hold")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        DONE = "done", _("Acted on")
+        DISMISSED = "dismissed", _("Dismissed")
+
+    account = models.ForeignKey(LoanAccount, on_delete=models.CASCADE, related_name="review_proposals")
+    kind = models.CharField(_("proposal"), max_length=30, choices=Kind.choices)
+    score = models.SmallIntegerField(_("review score"))
+    reason = models.CharField(_("why"), max_length=300)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(_("proposed"), default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("credit review proposal")
+        verbose_name_plural = _("credit review proposals")
+        constraints = [
+            models.UniqueConstraint(fields=["account"], condition=Q(status="open"), name="review_one_open_per_account")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account}: {self.get_kind_display()}"

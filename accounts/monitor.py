@@ -15,13 +15,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
+import django_rq
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
+from redis.exceptions import RedisError
+from rq.job import Job, JobStatus
 
 from accounts.models import ActivationAttempt, Channel, LoanAccount, State
 from accounts.policy import TIERS
-from accounts.services import AccountActionError, account_transition, enqueue_activation
+from accounts.services import AccountActionError, account_transition, activation_job_id, enqueue_activation
 from portal.actors import Actor
 
 MONITOR = Actor.system("activation-monitor", Channel.JOB)
@@ -122,7 +125,21 @@ def redrive_lost_activations(*, now: datetime | None = None) -> int:
         .order_by("issued_at")
         .values_list("pk", flat=True)[:REDRIVE_LIMIT]
     )
+    waiting = _activation_waiting(ids)
+    ids = [pk for pk in ids if pk not in waiting]
     with transaction.atomic():
         for pk in ids:
             enqueue_activation(pk)
     return len(ids)
+
+
+def _activation_waiting(ids: list[int]) -> set[int]:
+    """Accounts whose activation job is still in the queue (so not lost, just behind)."""
+    if not ids:
+        return set()
+    try:
+        jobs = Job.fetch_many([activation_job_id(pk) for pk in ids], connection=django_rq.get_connection("default"))
+    except (RedisError, OSError):
+        return set()  # Redis is down: enqueueing will fail softly and the next scan tries again
+    waiting = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
+    return {pk for pk, job in zip(ids, jobs, strict=True) if job is not None and job.get_status() in waiting}

@@ -95,11 +95,16 @@ def _describe_refusal(account: LoanAccount, transition_name: str) -> str:
     return _("%(action)s is not possible while the account is %(state)s.") % {"action": label, "state": state}
 
 
+def activation_job_id(account_id: int) -> str:
+    return f"activate-account-{account_id}"
+
+
 def enqueue_activation(account_id: int) -> None:
     """Automated activation runs once the card is issued (and the issue is committed)."""
     enqueue_on_commit(
         "accounts.jobs.activate_account",
         account_id,
+        job_id=activation_job_id(account_id),
         retry=Retry(max=len(settings.ACTIVATION_RETRY_INTERVALS), interval=settings.ACTIVATION_RETRY_INTERVALS),
     )
 

@@ -23,6 +23,8 @@ urlpatterns = [
     path("approvals/<int:pk>/<str:decision>/", views.approval_decide, name="approval_decide"),
     path("import/", views.account_import, name="import"),
     path("redrive/", views.redrive_filtered, name="redrive"),
+    path("reviews/", views.review_list, name="reviews"),
+    path("reviews/<int:pk>/<str:decision>/", views.review_decide, name="review_decide"),
     path("<account_number:number>/", views.account_detail, name="detail"),
     path("<account_number:number>/actions/<str:action>/", views.account_action, name="action"),
 ]

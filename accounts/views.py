@@ -11,7 +11,15 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse, QueryDict, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    JsonResponse,
+    QueryDict,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -23,10 +31,19 @@ from django_tables2 import RequestConfig
 
 from accounts import selectors
 from accounts.batches import batch_cancel, batch_start
+from accounts.credit_review import proposal_decide
 from accounts.filters import AccountFilter
 from accounts.forms import AccountActionForm, DecisionForm, ImportForm
 from accounts.ingest import COLUMNS, EventError, accounts_import, core_event_apply
-from accounts.models import ApprovalRequest, EmptyCause, LoanAccount, ReactivationBatch, ReactivationItem, State
+from accounts.models import (
+    ApprovalRequest,
+    CreditReviewProposal,
+    EmptyCause,
+    LoanAccount,
+    ReactivationBatch,
+    ReactivationItem,
+    State,
+)
 from accounts.policy import Step, may_trigger
 from accounts.services import (
     AccountActionError,
@@ -128,6 +145,7 @@ def account_detail(request: HttpRequest, number: str) -> HttpResponse:
         "timeline": selectors.account_timeline(account),
         "pending": selectors.account_pending_requests(account),
         "attempts": selectors.account_attempts(account),
+        "proposal": account.review_proposals.filter(status=CreditReviewProposal.Status.OPEN).first(),
         "form": AccountActionForm(initial={"version": account.version}),
     }
     return render(request, "accounts/account_detail.html", context)
@@ -338,3 +356,32 @@ def redrive_filtered(request: HttpRequest) -> HttpResponse:
         return redirect(f"{reverse('accounts:list')}?{query.urlencode()}")
     messages.success(request, _("Re-drive started for %(count)d accounts.") % {"count": batch.total})
     return redirect(batch)
+
+
+@require_GET
+@permission_required("accounts.view_creditreviewproposal", raise_exception=True)
+def review_list(request: HttpRequest) -> HttpResponse:
+    proposals = (
+        CreditReviewProposal.objects.filter(status=CreditReviewProposal.Status.OPEN)
+        .select_related("account__customer")
+        .order_by("kind", "-created_at")[:500]
+    )
+    return render(
+        request,
+        "accounts/review_list.html",
+        {"proposals": proposals, "may_decide": request.user.has_perm("accounts.review_credit")},
+    )
+
+
+@require_POST
+def review_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
+    if decision not in ("done", "dismiss"):
+        raise Http404
+    try:
+        proposal_decide(proposal_id=pk, user=_staff(request), done=decision == "done")
+        messages.success(request, _("Proposal closed."))
+    except CreditReviewProposal.DoesNotExist:
+        raise Http404 from None
+    except AccountActionError as exc:
+        messages.error(request, exc.message)
+    return redirect("accounts:reviews")

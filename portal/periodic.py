@@ -39,6 +39,12 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         _("Anomaly detection: spikes of empty accounts per product and channel open an incident."),
     ),
     PeriodicJob(
+        "credit_review",
+        "accounts.jobs.credit_review",
+        24 * 60 * 60,
+        _("Nightly credit review: re-scores active and held accounts and proposes tranches or holds to credit."),
+    ),
+    PeriodicJob(
         "resume_batches",
         "accounts.jobs.resume_batches",
         2 * 60,

@@ -174,3 +174,13 @@ def test_the_monitor_requeues_a_lost_activation(django_capture_on_commit_callbac
         assert monitor_scan().redriven == 1
     run_worker()
     assert LoanAccount.objects.get(pk=account.pk).state == State.ACTIVE
+
+
+def test_the_monitor_does_not_requeue_an_activation_still_waiting(django_capture_on_commit_callbacks) -> None:
+    account = make_account(State.ISSUED, steps=["sms_code"])
+    LoanAccount.objects.filter(pk=account.pk).update(issued_at=timezone.now() - timedelta(minutes=30))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert monitor_scan().redriven == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert monitor_scan().redriven == 0  # the first one is still in the queue
+    assert django_rq.get_queue("default").count == 1

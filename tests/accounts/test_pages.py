@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import EmptyCause, LoanAccount, State
+from accounts.models import ActivationAttempt, AuditEntry, EmptyCause, LoanAccount, State
 from tests.factories import CustomerFactory, make_account
 
 pytestmark = pytest.mark.django_db
@@ -134,8 +134,15 @@ def test_the_account_page_pins_its_query_count(client: Client, credit, django_as
     account = make_account(State.ACTIVE, tier="high", steps=["sms_code", "password", "credit_review"])
     client.force_login(credit)
     client.get(account.get_absolute_url())
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(13):
         assert client.get(account.get_absolute_url()).status_code == 200
+    for number in range(1, 6):  # a longer history, more attempts: the same queries
+        AuditEntry.objects.create(account=account, transition="hold", from_state="active", to_state="empty",
+                                  actor_name="x", channel="web")  # fmt: skip
+        ActivationAttempt.objects.create(account=account, number=number, result="succeeded", duration_ms=3)
+    with django_assert_num_queries(13):
+        response = client.get(account.get_absolute_url())
+    assert len(response.context["timeline"]) == 5 and len(response.context["attempts"]) == 5
 
 
 def test_an_unknown_account_is_a_404(client: Client, lead) -> None:
