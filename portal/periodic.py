@@ -18,6 +18,13 @@ class PeriodicJob:
     interval_seconds: int
     description: Promise
 
+    @property
+    def every(self) -> str:
+        minutes = self.interval_seconds // 60
+        if minutes >= 24 * 60 and minutes % (24 * 60) == 0:
+            return str(_("daily")) if minutes == 24 * 60 else f"{minutes // (24 * 60)} d"
+        return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"
+
 
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(

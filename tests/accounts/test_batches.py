@@ -69,6 +69,19 @@ def test_running_a_chunk_again_attempts_nobody_twice(tech, django_capture_on_com
 
 
 @pytest.mark.django_db
+def test_the_keeper_job_finishes_a_batch_whose_chunk_job_was_lost(tech, django_capture_on_commit_callbacks) -> None:
+    accounts = system_fault_accounts(3)
+    batch = batch_start(title="x", account_ids=[a.pk for a in accounts], user=tech)  # its chunk jobs never ran
+    for _ in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            django_rq.get_queue("default").enqueue("accounts.jobs.resume_batches")
+        with django_capture_on_commit_callbacks(execute=True):
+            run_worker()
+    batch.refresh_from_db()
+    assert (batch.status, batch.succeeded) == ("done", 3)
+
+
+@pytest.mark.django_db
 def test_only_tech_and_leads_start_a_batch_of_eligible_accounts(service, tech) -> None:
     from django.core.exceptions import PermissionDenied
 
