@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
-from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import (
     Http404,
@@ -23,7 +22,6 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -39,7 +37,6 @@ from accounts.models import (
     ApprovalRequest,
     CreditReviewProposal,
     EmptyCause,
-    LoanAccount,
     ReactivationBatch,
     ReactivationItem,
     State,
@@ -55,15 +52,14 @@ from accounts.services import (
     approval_request_reject,
 )
 from accounts.tables import AccountTable
+from portal.http import redirect_back, staff_user
 from portal.selectors import redis_error
 
 PAGE_SIZE = 25
-
-
-def _staff(request: HttpRequest) -> User:
-    """The signed-in user: every view here sits behind the login-required middleware."""
-    assert isinstance(request.user, User)
-    return request.user
+REQUEST_KINDS = {
+    "request_release": ApprovalRequest.Kind.RELEASE_HOLD,
+    "request_tranche": ApprovalRequest.Kind.RELEASE_TRANCHE,
+}
 
 
 CSV_COLUMNS = (
@@ -165,29 +161,24 @@ def account_action(request: HttpRequest, number: str, action: str) -> HttpRespon
         return redirect(account)
     reason, version = form.cleaned_data["reason"], form.cleaned_data["version"]
     try:
-        if action == "request_release":
-            approval_request_create(
+        if action in REQUEST_KINDS:
+            approval = approval_request_create(
                 account_id=account.pk,
-                kind=ApprovalRequest.Kind.RELEASE_HOLD,
-                requested_by=_staff(request),
+                kind=REQUEST_KINDS[action],
+                requested_by=staff_user(request),
                 reason=reason,
                 expected_version=version,
             )
-            messages.success(request, _("Release requested. Another credit officer must approve it."))
-        elif action == "request_tranche":
-            approval_request_create(
-                account_id=account.pk,
-                kind=ApprovalRequest.Kind.RELEASE_TRANCHE,
-                requested_by=_staff(request),
-                reason=reason,
-                expected_version=version,
+            messages.success(
+                request,
+                _("%(request)s requested. Another credit officer must approve it.")
+                % {"request": approval.get_kind_display()},
             )
-            messages.success(request, _("Tranche release requested. Another credit officer must approve it."))
         elif action == "credit_review":
             account_step_record(
                 account_id=account.pk,
                 step=Step.CREDIT_REVIEW,
-                actor=Actor.staff(_staff(request)),
+                actor=Actor.staff(staff_user(request)),
                 reason=reason,
                 expected_version=version,
             )
@@ -196,7 +187,7 @@ def account_action(request: HttpRequest, number: str, action: str) -> HttpRespon
             updated = account_transition(
                 account_id=account.pk,
                 transition_name=action,
-                actor=Actor.staff(_staff(request)),
+                actor=Actor.staff(staff_user(request)),
                 reason=reason,
                 expected_version=version,
             )
@@ -214,15 +205,7 @@ def account_action(request: HttpRequest, number: str, action: str) -> HttpRespon
                 )
     except AccountActionError as exc:
         messages.error(request, exc.message)
-    return _back_or(request, account)
-
-
-def _back_or(request: HttpRequest, fallback: LoanAccount) -> HttpResponse:
-    """Back to the page the action was taken from (e.g. a case), else the account."""
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return redirect(target)
-    return redirect(fallback)
+    return redirect_back(request, account)
 
 
 @require_GET
@@ -247,12 +230,12 @@ def approval_decide(request: HttpRequest, pk: int, decision: str) -> HttpRespons
     note = form.cleaned_data["note"] if form.is_valid() else ""
     try:
         if decision == "approve":
-            approval_request_approve(request_id=approval.pk, approver=_staff(request), note=note)
+            approval_request_approve(request_id=approval.pk, approver=staff_user(request), note=note)
             messages.success(
                 request, _("Approved: %(request)s is done and recorded with both names.") % {"request": approval}
             )
         elif decision == "reject":
-            approval_request_reject(request_id=approval.pk, decider=_staff(request), note=note)
+            approval_request_reject(request_id=approval.pk, decider=staff_user(request), note=note)
             messages.success(request, _("%(request)s was turned down.") % {"request": approval})
         else:
             raise PermissionDenied
@@ -325,7 +308,7 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def batch_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
-        batch_cancel(batch_id=pk, user=_staff(request))
+        batch_cancel(batch_id=pk, user=staff_user(request))
         messages.success(request, _("The batch is stopped; accounts not yet attempted stay as they are."))
     except AccountActionError as exc:
         messages.error(request, exc.message)
@@ -335,7 +318,7 @@ def batch_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def redrive_filtered(request: HttpRequest) -> HttpResponse:
     """Start a reactivation batch for the accounts of the list's current filter."""
-    user = _staff(request)
+    user = staff_user(request)
     if not may_trigger(user, "activate"):
         raise PermissionDenied
     query = QueryDict(request.POST.get("query", ""))
@@ -378,7 +361,7 @@ def review_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
     if decision not in ("done", "dismiss"):
         raise Http404
     try:
-        proposal_decide(proposal_id=pk, user=_staff(request), done=decision == "done")
+        proposal_decide(proposal_id=pk, user=staff_user(request), done=decision == "done")
         messages.success(request, _("Proposal closed."))
     except CreditReviewProposal.DoesNotExist:
         raise Http404 from None

@@ -6,7 +6,6 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -35,21 +34,9 @@ from casework.services import (
     incident_create,
 )
 from casework.tables import CaseTable
+from portal.http import redirect_back, staff_user
 
 PAGE_SIZE = 25
-
-
-def _staff(request: HttpRequest) -> User:
-    """The signed-in user: every view here sits behind the login-required middleware."""
-    assert isinstance(request.user, User)
-    return request.user
-
-
-def _back(request: HttpRequest, fallback: str) -> HttpResponse:
-    target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        return redirect(target)
-    return redirect(fallback)
 
 
 def _assignee_choices(user: User) -> list[tuple[int, str]]:
@@ -59,7 +46,7 @@ def _assignee_choices(user: User) -> list[tuple[int, str]]:
 @require_GET
 @permission_required("casework.view_case", raise_exception=True)
 def board(request: HttpRequest) -> HttpResponse:
-    user = _staff(request)
+    user = staff_user(request)
     case_filter = CaseFilter(request.GET, queryset=selectors.visible_cases(user))
     cases = case_filter.qs if case_filter.is_valid() else selectors.visible_cases(user).none()
     chosen = case_filter.form.cleaned_data.get("department") if case_filter.is_valid() else None
@@ -92,7 +79,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 @permission_required("casework.view_case", raise_exception=True)
 def my_cases(request: HttpRequest) -> HttpResponse:
-    user = _staff(request)
+    user = staff_user(request)
     table = CaseTable(selectors.case_list(user).open().filter(assignee=user))
     RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
     return render(request, "casework/my_cases.html", {"table": table})
@@ -101,7 +88,7 @@ def my_cases(request: HttpRequest) -> HttpResponse:
 @require_GET
 def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
     case, can_work = selectors.get_case_for_user(request, pk)
-    user = _staff(request)
+    user = staff_user(request)
     account = case.account
     moves = [(name, label) for name, label in STATUS_MOVES.items() if can_work and can_proceed(getattr(case, name))]
     return render(
@@ -129,7 +116,7 @@ def _work(request: HttpRequest, pk: int) -> tuple[int, User]:
     case, can_work = selectors.get_case_for_user(request, pk)
     if not can_work:
         raise PermissionDenied
-    return case.pk, _staff(request)
+    return case.pk, staff_user(request)
 
 
 @require_POST
@@ -138,7 +125,7 @@ def case_move(request: HttpRequest, pk: int, move: str) -> HttpResponse:
     form = MoveForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("The form was incomplete; reload the page and try again."))
-        return _back(request, f"/cases/{case_id}/")
+        return redirect_back(request, f"/cases/{case_id}/")
     try:
         case = case_transition(
             case_id=case_id,
@@ -152,7 +139,7 @@ def case_move(request: HttpRequest, pk: int, move: str) -> HttpResponse:
         )
     except CaseActionError as exc:
         messages.error(request, exc.message)
-    return _back(request, f"/cases/{case_id}/")
+    return redirect_back(request, f"/cases/{case_id}/")
 
 
 @require_POST
@@ -163,13 +150,13 @@ def case_take(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, _("The case is yours now."))
     except CaseActionError as exc:
         messages.error(request, exc.message)
-    return _back(request, f"/cases/{case_id}/")
+    return redirect_back(request, f"/cases/{case_id}/")
 
 
 @require_POST
 def assign(request: HttpRequest) -> HttpResponse:
     """Assign one case or many (from the board or the case page) to one person."""
-    user = _staff(request)
+    user = staff_user(request)
     if not user.has_perm("casework.assign_case") and not user.is_superuser:
         raise PermissionDenied
     form = BulkAssignForm(request.POST, assignees=_assignee_choices(user))
@@ -177,7 +164,7 @@ def assign(request: HttpRequest) -> HttpResponse:
         for errors in form.errors.values():
             for error in errors:
                 messages.error(request, str(error))
-        return _back(request, "/cases/board/")
+        return redirect_back(request, "/cases/board/")
     assignee = User.objects.get(pk=form.cleaned_data["assignee"])
     try:
         done = cases_assign(case_ids=form.cleaned_data["cases"], assignee=assignee, by=user)
@@ -188,7 +175,7 @@ def assign(request: HttpRequest) -> HttpResponse:
         )
     except CaseActionError as exc:
         messages.error(request, exc.message)
-    return _back(request, "/cases/board/")
+    return redirect_back(request, "/cases/board/")
 
 
 @require_POST
@@ -270,7 +257,7 @@ def incident_new(request: HttpRequest) -> HttpResponse:
                 title=form.cleaned_data["title"],
                 description=form.cleaned_data["description"],
                 cause=form.cleaned_data["cause"],
-                user=_staff(request),
+                user=staff_user(request),
             )
         except CaseActionError as exc:
             form.add_error("title", exc.message)
@@ -304,7 +291,7 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def incident_redrive(request: HttpRequest, pk: int) -> HttpResponse:
     """Once tech has fixed the fault: one reactivation batch for every account of the incident."""
     incident = get_object_or_404(Incident, pk=pk)
-    user = _staff(request)
+    user = staff_user(request)
     try:
         batch = batch_start(
             title=_("Re-drive: %(title)s") % {"title": incident.title},

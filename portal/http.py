@@ -1,0 +1,24 @@
+"""Small request helpers shared by every app's views."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
+
+
+def staff_user(request: HttpRequest) -> User:
+    """The signed-in user: every view sits behind the login-required middleware."""
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def redirect_back(request: HttpRequest, fallback: Any) -> HttpResponse:
+    """To the page the form was posted from (``next``, same host only), else ``fallback``."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return redirect(target)
+    return redirect(fallback)
