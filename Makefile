@@ -10,6 +10,9 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 WEB_BIND ?= 127.0.0.1:8000
+# make run writes every SMS and email to var/outbox/ so the demo can be followed end to end.
+export SMS_BACKEND ?= accounts.sms.FileSmsBackend
+export EMAIL_BACKEND ?= django.core.mail.backends.filebased.EmailBackend
 WEB_WORKERS ?= 2
 RQ_WORKERS ?= 1
 export WEB_BIND WEB_WORKERS

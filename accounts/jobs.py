@@ -60,3 +60,26 @@ def credit_review() -> dict[str, int]:
     with heartbeat("credit_review") as counts:
         counts.update(credit_review_run())
     return counts
+
+
+def pre_notify_account(account_id: int) -> int:
+    """After issue: the activation SMS and email with the personal link (once per account)."""
+    from accounts.notify import pre_notify
+
+    return pre_notify(account_id)
+
+
+def send_notification(notification_id: int, text: str | None = None) -> str:
+    from accounts.notify import send_notification as send
+
+    return send(notification_id, text)
+
+
+def send_reminders() -> dict[str, int]:
+    """Hourly: day 1, 3 and 7 reminders of the steps still to do."""
+    from accounts.notify import reminders_send
+    from portal.heartbeat import heartbeat
+
+    with heartbeat("send_reminders") as counts:
+        counts["queued"] = reminders_send()
+    return counts

@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
-from accounts.models import ActivationAttempt, ApprovalRequest, AuditEntry, LoanAccount, State, Tranche
+from accounts.models import ActivationAttempt, ApprovalRequest, AuditEntry, LoanAccount, Notification, State, Tranche
 from accounts.policy import MANUAL_TRANSITIONS, TIERS, RiskTier, Step, may_trigger
 
 
@@ -71,6 +71,17 @@ def account_actions(account: LoanAccount, user: User | AnonymousUser) -> list[Ac
         actions.append(
             AccountAction(
                 "credit_review", _("Approve credit review"), _("The high-risk tier's last verification step.")
+            )
+        )
+    if (
+        account.state in (State.ISSUED, State.VERIFYING)
+        or (account.state == State.EMPTY and account.empty_cause == "customer_incomplete")
+    ) and may_trigger(user, "begin_verification"):
+        actions.append(
+            AccountAction(
+                "resend_activation",
+                _("Resend the activation message"),
+                _("SMS and email with a new personal link (at most every 10 minutes)."),
             )
         )
     if account.state == State.ACTIVE and TIERS[account.tier].staged and may_trigger(user, "release_hold"):
@@ -134,3 +145,7 @@ def pending_approvals() -> QuerySet[ApprovalRequest]:
 
 def account_attempts(account: LoanAccount) -> QuerySet[ActivationAttempt]:
     return account.activation_attempts.order_by("-created_at", "-id")[:20]
+
+
+def account_notifications(account: LoanAccount) -> QuerySet[Notification]:
+    return account.notifications.order_by("-created_at", "-id")[:20]

@@ -214,6 +214,7 @@ def account_transition(
         _ensure_tranches(account)
     if transition_name == "issue":
         enqueue_activation(account.pk)
+        enqueue_on_commit("accounts.jobs.pre_notify_account", account.pk)
     # The casework follows the account: a case per empty-card cause, resolved once usable.
     if account.state == State.EMPTY:
         case_open_for_account(account=account, cause=account.empty_cause, actor=actor)

@@ -41,6 +41,7 @@ from accounts.models import (
     ReactivationItem,
     State,
 )
+from accounts.notify import activation_resend
 from accounts.policy import Step, may_trigger
 from accounts.services import (
     AccountActionError,
@@ -141,6 +142,7 @@ def account_detail(request: HttpRequest, number: str) -> HttpResponse:
         "timeline": selectors.account_timeline(account),
         "pending": selectors.account_pending_requests(account),
         "attempts": selectors.account_attempts(account),
+        "notifications": selectors.account_notifications(account),
         "proposal": account.review_proposals.filter(status=CreditReviewProposal.Status.OPEN).first(),
         "form": AccountActionForm(initial={"version": account.version}),
     }
@@ -174,6 +176,11 @@ def account_action(request: HttpRequest, number: str, action: str) -> HttpRespon
                 _("%(request)s requested. Another credit officer must approve it.")
                 % {"request": approval.get_kind_display()},
             )
+        elif action == "resend_activation":
+            if not may_trigger(request.user, "begin_verification"):
+                raise PermissionDenied
+            activation_resend(account_id=account.pk)
+            messages.success(request, _("The activation message is on its way (SMS and email)."))
         elif action == "credit_review":
             account_step_record(
                 account_id=account.pk,

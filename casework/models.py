@@ -299,6 +299,7 @@ class CaseEvent(models.Model):
     class Kind(models.TextChoices):
         OPENED = "opened", _("Opened")
         COMMENT = "comment", _("Comment")
+        CONTACT = "contact", _("Contact with the customer")
         ASSIGNMENT = "assignment", _("Assignment")
         STATUS = "status", _("Status change")
         HANDOFF = "handoff", _("Handoff")

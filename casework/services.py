@@ -409,3 +409,19 @@ def cases_open_for_empty_accounts(*, actor: Actor, batch_size: int = 2000) -> in
                 for case in cases
             )
         created += len(cases)
+
+
+CONTACT_CHANNELS = {"phone": gettext_lazy("Phone call"), "sms": gettext_lazy("SMS"), "email": gettext_lazy("Email"),
+                    "visit": gettext_lazy("Visit")}  # fmt: skip
+
+
+@transaction.atomic
+def case_contact_record(*, case_id: int, user: User, channel: str, outcome: str) -> CaseEvent:
+    """A service agent notes a contact with the customer: how, and what came of it."""
+    if channel not in CONTACT_CHANNELS:
+        raise CaseActionError(_("Choose how you reached the customer."))
+    if not outcome.strip():
+        raise CaseActionError(_("Write what came of the contact: the next person on the case reads it."))
+    case = _lock(case_id)
+    _require_work(user, case)
+    return _event(case, CaseEvent.Kind.CONTACT, Actor.staff(user), f"{CONTACT_CHANNELS[channel]}: {outcome.strip()}")

@@ -17,6 +17,7 @@ urlpatterns = [
     path("<int:pk>/move/<str:move>/", views.case_move, name="move"),
     path("<int:pk>/take/", views.case_take, name="take"),
     path("<int:pk>/comment/", views.comment, name="comment"),
+    path("<int:pk>/contact/", views.contact, name="contact"),
     path("<int:pk>/checklist/<int:item_id>/", views.tick, name="tick"),
     path("<int:pk>/handoff/", views.hand_off, name="handoff"),
     path("<int:pk>/incident/", views.link_incident, name="link_incident"),

@@ -23,10 +23,12 @@ from casework.forms import BulkAssignForm, CommentForm, HandOffForm, IncidentFor
 from casework.models import Incident
 from casework.policy import may_assign
 from casework.services import (
+    CONTACT_CHANNELS,
     STATUS_MOVES,
     CaseActionError,
     case_checklist_tick,
     case_comment,
+    case_contact_record,
     case_hand_off,
     case_link_incident,
     case_transition,
@@ -108,6 +110,7 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "incidents": selectors.open_incidents() if can_work else [],
             "assignees": _assignee_choices(user) if may_assign(user, case.department_id) else [],
             "may_take": can_work and case.is_open and case.assignee_id is None,
+            "contact_channels": CONTACT_CHANNELS.items(),
         },
     )
 
@@ -306,3 +309,16 @@ def incident_redrive(request: HttpRequest, pk: int) -> HttpResponse:
         Incident.objects.filter(pk=incident.pk).update(status=Incident.IncidentStatus.FIXED)
     messages.success(request, _("Re-drive started for %(count)d accounts.") % {"count": batch.total})
     return redirect(batch)
+
+
+@require_POST
+def contact(request: HttpRequest, pk: int) -> HttpResponse:
+    case_id, user = _work(request, pk)
+    try:
+        case_contact_record(
+            case_id=case_id, user=user, channel=request.POST.get("channel", ""), outcome=request.POST.get("outcome", "")
+        )
+        messages.success(request, _("Contact recorded."))
+    except CaseActionError as exc:
+        messages.error(request, exc.message)
+    return redirect("casework:detail", pk=case_id)

@@ -46,6 +46,12 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         _("Anomaly detection: spikes of empty accounts per product and channel open an incident."),
     ),
     PeriodicJob(
+        "send_reminders",
+        "accounts.jobs.send_reminders",
+        60 * 60,
+        _("Reminders on day 1, 3 and 7 to customers who have not finished their verification steps."),
+    ),
+    PeriodicJob(
         "credit_review",
         "accounts.jobs.credit_review",
         24 * 60 * 60,

@@ -151,6 +151,28 @@ CORE_GATEWAY_SEED = env_str("CORE_GATEWAY_SEED", "activation-desk")
 # How often the activation job retries a transient gateway error, and after how many seconds.
 ACTIVATION_RETRY_INTERVALS = [10, 60, 300]
 
+# --- Messages to customers --------------------------------------------------------------
+# SMS like Django's email backends: accounts.sms.ConsoleSmsBackend, FileSmsBackend (make run),
+# LocMemSmsBackend (tests) or HttpSmsBackend (a real SMS gateway at SMS_GATEWAY_URL).
+SMS_BACKEND = env_str("SMS_BACKEND", "accounts.sms.ConsoleSmsBackend")
+SMS_GATEWAY_URL = env_str("SMS_GATEWAY_URL", "")
+SMS_FILE_PATH = env_str("SMS_FILE_PATH", str(VAR_DIR / "outbox"))
+_EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+if _EMAIL_BACKEND.endswith("filebased.EmailBackend"):
+    _EMAIL_OPTIONS: dict[str, object] = {"file_path": env_str("EMAIL_FILE_PATH", str(VAR_DIR / "outbox"))}
+elif _EMAIL_BACKEND.endswith("smtp.EmailBackend"):
+    _EMAIL_OPTIONS = {"host": env_str("EMAIL_HOST", "localhost"), "port": env_int("EMAIL_PORT", 25, minimum=1)}
+else:
+    _EMAIL_OPTIONS = {}
+MAILERS = {"default": {"BACKEND": _EMAIL_BACKEND, "OPTIONS": _EMAIL_OPTIONS}}
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "activation@desk.example")
+# Where customers reach the activation page (links in SMS and email).
+PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+NOTIFICATION_RETRY_INTERVALS = [30, 120, 600]
+
 # --- Authentication ---------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     # Axes first: it refuses a locked-out user before the password is even checked.

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.activation_views import activate
 from accounts.views import batch_cancel_view, batch_detail, core_events
 from portal import health, views
 
@@ -16,6 +17,7 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("accounts/", include("accounts.urls")),
     path("api/core/events", core_events, name="core_events"),
+    path("activate/<str:token>/", activate, name="activate"),
     path("cases/", include("casework.urls")),
     path("admin/", admin.site.urls),
     path("django-rq/", include("django_rq.urls")),

@@ -8,6 +8,7 @@ import pytest
 import redis
 from django.contrib.auth.models import AbstractUser
 
+from accounts.sms import outbox as sms_outbox
 from casework.defaults import ensure_defaults
 from portal import roles
 from portal.embedded_redis import RedisProcess
@@ -34,8 +35,10 @@ def _test_settings(settings, redis_server: RedisProcess) -> Iterator[None]:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    settings.SMS_BACKEND = "accounts.sms.LocMemSmsBackend"
     settings.REDIS_URL = redis_server.url
     settings.RQ_QUEUES = {name: {**config, "URL": redis_server.url} for name, config in settings.RQ_QUEUES.items()}
+    sms_outbox.clear()
     yield
     client = redis.Redis.from_url(redis_server.url)
     client.flushall()

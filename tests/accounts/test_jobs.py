@@ -41,7 +41,7 @@ def _no_retry_wait(settings) -> None:
 def test_issuing_a_card_activates_it_through_the_worker(django_capture_on_commit_callbacks) -> None:
     account = make_account(State.APPROVED, steps=["sms_code"])
     issue(account, django_capture_on_commit_callbacks)
-    assert django_rq.get_queue("default").count == 1
+    assert django_rq.get_queue("default").count == 2  # the activation, and the message to the customer
     run_worker()
     account.refresh_from_db()
     assert account.state == State.ACTIVE

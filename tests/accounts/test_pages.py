@@ -134,13 +134,13 @@ def test_the_account_page_pins_its_query_count(client: Client, credit, django_as
     account = make_account(State.ACTIVE, tier="high", steps=["sms_code", "password", "credit_review"])
     client.force_login(credit)
     client.get(account.get_absolute_url())
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(14):
         assert client.get(account.get_absolute_url()).status_code == 200
     for number in range(1, 6):  # a longer history, more attempts: the same queries
         AuditEntry.objects.create(account=account, transition="hold", from_state="active", to_state="empty",
                                   actor_name="x", channel="web")  # fmt: skip
         ActivationAttempt.objects.create(account=account, number=number, result="succeeded", duration_ms=3)
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(14):
         response = client.get(account.get_absolute_url())
     assert len(response.context["timeline"]) == 5 and len(response.context["attempts"]) == 5
 

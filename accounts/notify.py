@@ -1,0 +1,171 @@
+"""Messages to customers: the pre-notification with the activation link, reminders, codes.
+
+Every message is a ``Notification`` row first (the log on the account page), then an RQ job
+sends it, with retries; after the last failed try the row says ``failed`` and why.
+Verification codes are sent but never stored or logged: their log row keeps a masked text.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from rq import Retry, get_current_job
+
+from accounts.models import EmptyCause, LoanAccount, Notification, State
+from accounts.policy import TIERS, Step
+from accounts.services import AccountActionError
+from accounts.sms import SmsError, SmsMessage, get_sms_backend
+from accounts.verification import link_create
+from portal.queueing import enqueue_on_commit
+
+log = logging.getLogger(__name__)
+REMINDER_DAYS = (1, 3, 7)
+RESEND_AFTER = timedelta(minutes=10)
+RESENDS_PER_DAY = 5
+
+
+def _steps(account: LoanAccount) -> list[str]:
+    return [str(Step(step).label) for step in account.steps_missing() if step != Step.CREDIT_REVIEW]
+
+
+def _queue(
+    account: LoanAccount,
+    medium: str,
+    template: str,
+    body: str,
+    *,
+    subject: str = "",
+    dedupe_key: str | None = None,
+    send_text: str | None = None,
+) -> Notification | None:
+    recipient = account.customer.contact_mobile if medium == Notification.Medium.SMS else account.customer.email
+    if not recipient:
+        return None
+    try:
+        with transaction.atomic():
+            notification = Notification.objects.create(
+                account=account, medium=medium, template=template, recipient=recipient,
+                subject=subject, body=body, dedupe_key=dedupe_key,
+            )  # fmt: skip
+    except IntegrityError:
+        return None  # already sent (or being sent) once: never twice
+    enqueue_on_commit(
+        "accounts.jobs.send_notification",
+        notification.pk,
+        send_text,
+        retry=Retry(max=len(settings.NOTIFICATION_RETRY_INTERVALS), interval=settings.NOTIFICATION_RETRY_INTERVALS),
+    )
+    return notification
+
+
+def _link_messages(account: LoanAccount, template: str, dedupe_key: str | None) -> list[Notification]:
+    _link, url = link_create(account)
+    steps = _steps(account)
+    context = {
+        "customer": account.customer,
+        "steps": ", ".join(steps) or _("nothing, we are checking your file"),
+        "steps_list": steps,
+        "url": url,
+        "days": TIERS[account.tier].activation_window.days,
+    }
+    sent = []
+    sms = render_to_string(f"notifications/{template}.sms.txt", context).strip()
+    sent.append(_queue(account, Notification.Medium.SMS, template, sms, dedupe_key=dedupe_key and f"{dedupe_key}:sms"))
+    if template == "activation":
+        subject, _newline, body = (
+            render_to_string("notifications/activation.email.txt", context).strip().partition("\n")
+        )
+        sent.append(
+            _queue(account, Notification.Medium.EMAIL, template, body.strip(), subject=subject,
+                   dedupe_key=dedupe_key and f"{dedupe_key}:email")
+        )  # fmt: skip
+    return [notification for notification in sent if notification]
+
+
+@transaction.atomic
+def pre_notify(account_id: int) -> int:
+    """After the card is issued: tell the customer what to do, with their personal link. Once."""
+    account = LoanAccount.objects.select_related("customer").get(pk=account_id)
+    if account.state not in (State.ISSUED, State.VERIFYING) or account.is_drill:
+        return 0
+    return len(_link_messages(account, "activation", f"activation:{account.pk}"))
+
+
+@transaction.atomic
+def activation_resend(*, account_id: int) -> int:
+    """A service agent sends the activation message again (at most every 10 minutes, 5 a day)."""
+    account = LoanAccount.objects.select_for_update(of=("self",)).select_related("customer").get(pk=account_id)
+    if not (account.state in (State.ISSUED, State.VERIFYING) or account.empty_cause == EmptyCause.CUSTOMER_INCOMPLETE):
+        raise AccountActionError(_("The activation message is for accounts still waiting for the customer."))
+    recent = account.notifications.filter(template="activation", created_at__gte=timezone.now() - timedelta(days=1))
+    if recent.filter(created_at__gte=timezone.now() - RESEND_AFTER).exists():
+        raise AccountActionError(
+            _("The activation message went out less than 10 minutes ago; give the customer a moment.")
+        )
+    if recent.filter(medium=Notification.Medium.SMS).count() >= RESENDS_PER_DAY:
+        raise AccountActionError(_("The activation message was sent 5 times today already; call the customer instead."))
+    return len(_link_messages(account, "activation", None))
+
+
+def code_message(account: LoanAccount, code: str) -> Notification | None:
+    """The SMS with a verification code: the code goes to the backend only, the log keeps it masked."""
+    text = render_to_string("notifications/code.sms.txt", {"code": code}).strip()
+    masked = text.replace(code, "••••••")
+    return _queue(account, Notification.Medium.SMS, "code", masked, send_text=text)
+
+
+def reminders_send(now: datetime | None = None) -> int:
+    """Day 1, 3 and 7 after issue: a reminder of what is still to do; each exactly once."""
+    now = now or timezone.now()
+    queued = 0
+    waiting = (
+        LoanAccount.objects.filter(state__in=(State.ISSUED, State.VERIFYING), is_drill=False, issued_at__isnull=False)
+        .select_related("customer")
+        .order_by("pk")
+    )
+    for day in REMINDER_DAYS:
+        due = waiting.filter(issued_at__lte=now - timedelta(days=day), issued_at__gt=now - timedelta(days=day + 2))
+        for account in due:
+            if (
+                not _steps(account)
+                or account.notifications.filter(dedupe_key=f"reminder:{day}:{account.pk}:sms").exists()
+            ):
+                continue
+            with transaction.atomic():
+                queued += len(_link_messages(account, "reminder", f"reminder:{day}:{account.pk}"))
+    return queued
+
+
+def send_notification(notification_id: int, text: str | None = None) -> str:
+    """Hand one message to its backend; RQ retries on failure, the last failure is logged."""
+    notification = Notification.objects.filter(pk=notification_id).first()
+    if notification is None or notification.status == Notification.Status.SENT:
+        return "nothing to do"
+    job = get_current_job()
+    last_try = job is None or not job.retries_left
+    Notification.objects.filter(pk=notification_id).update(attempts=notification.attempts + 1)
+    try:
+        if notification.medium == Notification.Medium.SMS:
+            get_sms_backend().send(SmsMessage(to=notification.recipient, text=text or notification.body))
+        else:
+            send_mail(notification.subject, notification.body, settings.DEFAULT_FROM_EMAIL, [notification.recipient])
+    except (SmsError, OSError) as exc:
+        error = f"{type(exc).__name__}: {exc}"[:300]
+        Notification.objects.filter(pk=notification_id).update(
+            error=error, status=Notification.Status.FAILED if last_try else Notification.Status.QUEUED
+        )
+        log.warning("notification %s to account %s failed: %s", notification_id, notification.account_id, error)
+        if last_try:
+            return "failed"
+        raise
+    Notification.objects.filter(pk=notification_id).update(
+        status=Notification.Status.SENT, sent_at=timezone.now(), error=""
+    )
+    return "sent"

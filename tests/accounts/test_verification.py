@@ -1,0 +1,256 @@
+"""The customer's activation page: link, SMS code, password, and the messages behind them."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import timedelta
+
+import django_rq
+import pytest
+import time_machine
+from django.core import mail, signing
+from django.test import Client
+from django.utils import timezone
+from rq import SimpleWorker
+
+from accounts import sms
+from accounts.models import ActivationLink, EmptyCause, LoanAccount, Notification, State
+from accounts.notify import reminders_send
+from accounts.services import AccountActionError, account_transition
+from accounts.verification import (
+    CODES_PER_DAY,
+    LinkInvalid,
+    code_hash,
+    code_send,
+    code_verify,
+    link_create,
+    link_from_token,
+)
+from casework.models import Case, Status
+from casework.services import case_open_for_account
+from portal.actors import Actor
+from tests.factories import make_account
+
+pytestmark = pytest.mark.django_db
+JOB = Actor.system("test", "job")
+
+
+def run_worker(capture) -> None:
+    queue = django_rq.get_queue("default")
+    for _ in range(4):
+        with capture(execute=True):
+            SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        if not queue.count:
+            return
+
+
+def token_of(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[1]
+
+
+def test_issuing_sends_the_activation_sms_and_email_once(django_capture_on_commit_callbacks) -> None:
+    account = make_account(State.APPROVED, tier="medium", customer=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        account_transition(account_id=account.pk, transition_name="issue", actor=JOB)
+    run_worker(django_capture_on_commit_callbacks)
+    from accounts.notify import pre_notify
+
+    assert pre_notify(account.pk) == 0  # a second run sends nothing
+    (text,) = [m.text for m in sms.outbox if m.to == account.customer.contact_mobile]
+    assert "SMS code verified, Password set" in text and "/activate/" in text
+    assert account.number not in text.split("/activate/")[1]  # no account data in the link
+    (email,) = mail.outbox
+    assert email.to == [account.customer.email] and "5 days" in email.body
+    assert set(Notification.objects.values_list("medium", "status")) == {("sms", "sent"), ("email", "sent")}
+
+
+def test_a_tampered_expired_or_used_token_reveals_nothing(client: Client) -> None:
+    account = make_account(State.ISSUED)
+    _link, url = link_create(account)
+    token = token_of(url)
+    assert link_from_token(token).account == account
+    for bad in (token[:-2] + "xx", "not-a-token", token + "a"):
+        with pytest.raises(LinkInvalid):
+            link_from_token(bad)
+        page = client.get(f"/activate/{bad}/")
+        assert page.status_code == 404
+        assert account.number not in page.content.decode() and account.customer.name not in page.content.decode()
+    with time_machine.travel(timezone.now() + timedelta(days=61)), pytest.raises(LinkInvalid):
+        link_from_token(token)
+    ActivationLink.objects.update(used_at=timezone.now())
+    with pytest.raises(LinkInvalid):
+        link_from_token(token)
+
+
+def test_the_link_stores_only_a_hash_of_its_secret() -> None:
+    account = make_account(State.ISSUED)
+    link, url = link_create(account)
+    secret = signing.TimestampSigner(salt="accounts.activation-link").unsign(token_of(url))
+    assert secret not in link.secret_hash and len(link.secret_hash) == 64
+
+
+def test_a_code_expires_after_ten_minutes() -> None:
+    account = make_account(State.ISSUED)
+    link, _url = link_create(account)
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        sent = code_send(link_id=link.pk)
+        clock.shift(timedelta(minutes=11))
+        with pytest.raises(AccountActionError, match="This code has expired"):
+            code_verify(link_id=link.pk, code=sent.code)
+
+
+def test_five_wrong_codes_lock_the_link(caplog) -> None:
+    account = make_account(State.ISSUED)
+    link, _url = link_create(account)
+    sent = code_send(link_id=link.pk)
+    wrong = f"{(int(sent.code) + 1) % 10**6:06d}"
+    for left in (4, 3, 2, 1):
+        with pytest.raises(AccountActionError, match=f"You have {left} more tries"):
+            code_verify(link_id=link.pk, code=wrong)
+    with pytest.raises(AccountActionError, match="Too many wrong codes"):
+        code_verify(link_id=link.pk, code=wrong)
+    with pytest.raises(AccountActionError, match="Too many wrong codes"):
+        code_verify(link_id=link.pk, code=sent.code)  # even the right one, while locked
+    with pytest.raises(AccountActionError, match="Too many wrong codes"):
+        code_send(link_id=link.pk)
+    assert LoanAccount.objects.get(pk=account.pk).sms_verified_at is None
+
+
+def test_resending_a_code_is_limited() -> None:
+    account = make_account(State.ISSUED)
+    link, _url = link_create(account)
+    with time_machine.travel("2026-11-10 09:00 +08:00", tick=False) as clock:
+        code_send(link_id=link.pk)
+        with pytest.raises(AccountActionError, match="less than a minute ago"):
+            code_send(link_id=link.pk)
+        for _ in range(CODES_PER_DAY - 1):
+            clock.shift(timedelta(minutes=2))
+            code_send(link_id=link.pk)
+        clock.shift(timedelta(minutes=2))
+        with pytest.raises(AccountActionError, match="codes today"):
+            code_send(link_id=link.pk)
+        clock.shift(timedelta(days=1))
+        code_send(link_id=link.pk)
+
+
+def test_codes_are_stored_keyed_and_compared_in_constant_time(monkeypatch, caplog) -> None:
+    account = make_account(State.ISSUED)
+    link, _url = link_create(account)
+    caplog.set_level(logging.DEBUG)
+    sent = code_send(link_id=link.pk)
+    link.refresh_from_db()
+    assert sent.code not in link.code_hash and link.code_hash == code_hash(link.pk, sent.code)
+    compared: list[tuple[str, str]] = []
+    import hmac as hmac_module
+
+    real = hmac_module.compare_digest
+
+    def spy(a: str, b: str) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr("accounts.verification.hmac.compare_digest", spy)
+    code_verify(link_id=link.pk, code=sent.code)
+    assert compared == [(code_hash(link.pk, sent.code), code_hash(link.pk, sent.code))]
+    from accounts.notify import code_message
+
+    notification = code_message(account, sent.code)
+    assert notification is not None and sent.code not in notification.body
+    assert sent.code not in caplog.text
+
+
+def test_a_failing_sms_backend_is_retried_then_logged_failed(settings, django_capture_on_commit_callbacks) -> None:
+    settings.SMS_BACKEND = "accounts.sms.HttpSmsBackend"
+    settings.SMS_GATEWAY_URL = "http://127.0.0.1:9/sms"
+    settings.NOTIFICATION_RETRY_INTERVALS = [0, 0]
+    account = make_account(State.APPROVED)
+    with django_capture_on_commit_callbacks(execute=True):
+        account_transition(account_id=account.pk, transition_name="issue", actor=JOB)
+    run_worker(django_capture_on_commit_callbacks)
+    failed = Notification.objects.get(medium="sms")
+    assert (failed.status, failed.attempts) == ("failed", 3)
+    assert "SMS gateway" in failed.error
+    assert Notification.objects.get(medium="email").status == "sent"  # nothing else broke
+    assert LoanAccount.objects.get(pk=account.pk).state in (State.ACTIVE, State.VERIFYING, State.ISSUED)
+
+
+def test_reminders_go_once_and_stop_after_activation(django_capture_on_commit_callbacks) -> None:
+    with time_machine.travel("2026-11-10 09:00 +08:00", tick=False) as clock:
+        waiting = make_account(State.VERIFYING, tier="medium", steps=["sms_code"])
+        done = make_account(State.VERIFYING, tier="medium", steps=["sms_code"])
+        LoanAccount.objects.filter(pk__in=[waiting.pk, done.pk]).update(issued_at=timezone.now())
+        clock.shift(timedelta(days=1, hours=1))
+        with django_capture_on_commit_callbacks(execute=True):
+            assert reminders_send() == 2
+            assert reminders_send() == 0  # the same reminder never twice
+        LoanAccount.objects.filter(pk=done.pk).update(password_set_at=timezone.now())  # the password came in
+        account_transition(account_id=done.pk, transition_name="activate", actor=JOB)
+        clock.shift(timedelta(days=2))
+        with django_capture_on_commit_callbacks(execute=True):
+            assert reminders_send() == 1
+        clock.shift(timedelta(days=4))
+        with django_capture_on_commit_callbacks(execute=True):
+            assert reminders_send() == 1
+            assert reminders_send() == 0
+    keys = set(Notification.objects.values_list("dedupe_key", flat=True))
+    assert keys == {
+        f"reminder:1:{waiting.pk}:sms",
+        f"reminder:1:{done.pk}:sms",
+        f"reminder:3:{waiting.pk}:sms",
+        f"reminder:7:{waiting.pk}:sms",
+    }
+
+
+def test_the_customer_finishes_and_the_case_resolves(client: Client, django_capture_on_commit_callbacks) -> None:
+    account = make_account(State.EMPTY, EmptyCause.CUSTOMER_INCOMPLETE, tier="medium")
+    case_open_for_account(account=account, cause="customer_incomplete", actor=JOB)
+    _link, url = link_create(account)
+    path = url.split("8000", 1)[1]
+    page = client.get(path)
+    assert page.status_code == 200 and "138****" in page.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(path, {"action": "send_code"})
+    run_worker(django_capture_on_commit_callbacks)
+    code = re.search(r"code is (\d{6})", sms.outbox[-1].text).group(1)  # type: ignore[union-attr]
+    response = client.post(path, {"action": "verify_code", "code": "000000" if code != "000000" else "111111"})
+    assert "That code is not right. You have 4 more tries." in response.content.decode()
+    client.post(path, {"action": "verify_code", "code": code})
+    assert LoanAccount.objects.get(pk=account.pk).state == State.VERIFYING
+    weak = client.post(path, {"action": "set_password", "password": "123", "password2": "123"})
+    assert "too short" in weak.content.decode()
+    done = client.post(
+        path, {"action": "set_password", "password": "Harbour-Crane-2026", "password2": "Harbour-Crane-2026"}
+    )
+    assert "your credit line is active" in done.content.decode()
+    assert LoanAccount.objects.get(pk=account.pk).state == State.ACTIVE
+    assert Case.objects.get(account=account).status == Status.RESOLVED
+    assert client.get(path).status_code == 404  # the link is used up
+
+
+def test_service_resends_the_activation_message_with_a_limit(client: Client, service, credit) -> None:
+    account = make_account(State.VERIFYING, tier="medium", steps=["sms_code"])
+    url = f"/accounts/{account.number}/actions/resend_activation/"
+    client.force_login(credit)
+    assert client.post(url, {"reason": "customer lost it", "version": account.version}).status_code == 403
+    client.force_login(service)
+    first = client.post(url, {"reason": "customer lost it", "version": account.version}, follow=True)
+    assert "The activation message is on its way" in first.content.decode()
+    again = client.post(url, {"reason": "again", "version": account.version}, follow=True)
+    assert "less than 10 minutes ago" in again.content.decode()
+    assert Notification.objects.filter(account=account, template="activation").count() == 2  # one SMS, one email
+    page = client.get(account.get_absolute_url()).content.decode()
+    assert "Messages to the customer" in page and account.customer.contact_mobile not in page
+
+
+def test_service_records_a_contact_on_the_case(client: Client, service) -> None:
+    account = make_account(State.EMPTY, EmptyCause.CUSTOMER_INCOMPLETE)
+    case = case_open_for_account(account=account, cause="customer_incomplete", actor=JOB)
+    client.force_login(service)
+    response = client.post(
+        f"/cases/{case.pk}/contact/", {"channel": "phone", "outcome": "will finish tonight"}, follow=True
+    )
+    assert "Contact recorded." in response.content.decode()
+    assert case.events.get(kind="contact").text == "Phone call: will finish tonight"
+    missing = client.post(f"/cases/{case.pk}/contact/", {"channel": "phone", "outcome": ""}, follow=True)
+    assert "Write what came of the contact" in missing.content.decode()

@@ -1,0 +1,64 @@
+"""A customer activates on a phone with the link and the code from the file outbox."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import django_rq
+from playwright.sync_api import Browser, expect
+from rq import SimpleWorker
+
+from accounts.models import EmptyCause, LoanAccount, State
+from accounts.services import account_transition
+from casework.models import Case, Status
+from portal.actors import Actor
+from tests.factories import make_account
+
+
+def work() -> None:
+    queue = django_rq.get_queue("default")
+    for _ in range(3):
+        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+
+
+def outbox_text(folder: Path) -> str:
+    return "\n".join(path.read_text() for path in sorted(folder.glob("sms-*.txt")))
+
+
+def test_a_customer_activates_on_a_phone(browser: Browser, live_server, settings, tmp_path) -> None:
+    settings.SMS_BACKEND = "accounts.sms.FileSmsBackend"
+    settings.SMS_FILE_PATH = str(tmp_path)
+    settings.PORTAL_BASE_URL = live_server.url
+    account = make_account(State.APPROVED, tier="medium")
+    account_transition(account_id=account.pk, transition_name="issue", actor=Actor.system("core", "job"))
+    work()  # activation (customer steps missing: verifying) and the pre-notification
+    account_transition(account_id=account.pk, transition_name="mark_stalled", actor=Actor.system("monitor", "job"))
+    case = Case.objects.get(account=account, cause=EmptyCause.CUSTOMER_INCOMPLETE)
+
+    link = re.search(r"(http://\S+/activate/\S+/)", outbox_text(tmp_path)).group(1)  # type: ignore[union-attr]
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    page = phone.new_page()
+    page.goto(link)
+    expect(page.get_by_role("heading", name="Activate your credit line")).to_be_visible()
+    page.get_by_role("button", name="Send me a code by SMS").click()
+    expect(page.get_by_role("status")).to_contain_text("We sent a code to 138****")
+    work()
+    code = re.findall(r"code is (\d{6})", outbox_text(tmp_path))[-1]
+
+    page.get_by_label("6-digit code from the SMS").fill("000000" if code != "000000" else "111111")
+    page.get_by_role("button", name="Confirm the code").click()
+    expect(page.get_by_role("alert")).to_contain_text("That code is not right. You have 4 more tries.")
+    page.get_by_label("6-digit code from the SMS").fill(code)
+    page.get_by_role("button", name="Confirm the code").click()
+
+    page.get_by_label("New password").fill("Harbour-Crane-2026")
+    page.get_by_label("The same password again").fill("Harbour-Crane-2026")
+    page.get_by_role("button", name="Set the password").click()
+    expect(page.get_by_role("heading", name="Done: your credit line is active")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
+
+    assert LoanAccount.objects.get(pk=account.pk).state == State.ACTIVE
+    case.refresh_from_db()
+    assert case.status == Status.RESOLVED
+    phone.close()
