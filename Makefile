@@ -10,9 +10,6 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 WEB_BIND ?= 127.0.0.1:8000
-# make run writes every SMS and email to var/outbox/ so the demo can be followed end to end.
-export SMS_BACKEND ?= accounts.sms.FileSmsBackend
-export EMAIL_BACKEND ?= django.core.mail.backends.filebased.EmailBackend
 WEB_WORKERS ?= 2
 RQ_WORKERS ?= 1
 export WEB_BIND WEB_WORKERS
@@ -35,6 +32,9 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock .python-version
 
 install: $(VENV)/.installed  ## Create the virtual environment from the lock file.
 
+# make run writes every SMS and email to var/outbox/ so the demo can be followed end to end.
+run: export SMS_BACKEND ?= accounts.sms.FileSmsBackend
+run: export EMAIL_BACKEND ?= django.core.mail.backends.filebased.EmailBackend
 run: install  ## Migrate, load demo data and start Redis, the RQ worker and the web server.
 	@mkdir -p var
 	$(PY) manage.py migrate --noinput

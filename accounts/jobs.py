@@ -69,10 +69,10 @@ def pre_notify_account(account_id: int) -> int:
     return pre_notify(account_id)
 
 
-def send_notification(notification_id: int, text: str | None = None) -> str:
+def send_notification(notification_id: int) -> str:
     from accounts.notify import send_notification as send
 
-    return send(notification_id, text)
+    return send(notification_id)
 
 
 def send_reminders() -> dict[str, int]:

@@ -156,8 +156,9 @@ def test_codes_are_stored_keyed_and_compared_in_constant_time(monkeypatch, caplo
     from accounts.notify import code_message
 
     notification = code_message(account, sent.code)
-    assert notification is not None and sent.code not in notification.body
+    assert sent.code not in notification.body and sent.code in sms.outbox[-1].text
     assert sent.code not in caplog.text
+    assert not django_rq.get_queue("default").count  # never parked in Redis
 
 
 def test_a_failing_sms_backend_is_retried_then_logged_failed(settings, django_capture_on_commit_callbacks) -> None:
@@ -209,9 +210,7 @@ def test_the_customer_finishes_and_the_case_resolves(client: Client, django_capt
     path = url.split("8000", 1)[1]
     page = client.get(path)
     assert page.status_code == 200 and "138****" in page.content.decode()
-    with django_capture_on_commit_callbacks(execute=True):
-        client.post(path, {"action": "send_code"})
-    run_worker(django_capture_on_commit_callbacks)
+    client.post(path, {"action": "send_code"})
     code = re.search(r"code is (\d{6})", sms.outbox[-1].text).group(1)  # type: ignore[union-attr]
     response = client.post(path, {"action": "verify_code", "code": "000000" if code != "000000" else "111111"})
     assert "That code is not right. You have 4 more tries." in response.content.decode()
@@ -254,3 +253,14 @@ def test_service_records_a_contact_on_the_case(client: Client, service) -> None:
     assert case.events.get(kind="contact").text == "Phone call: will finish tonight"
     missing = client.post(f"/cases/{case.pk}/contact/", {"channel": "phone", "outcome": ""}, follow=True)
     assert "Write what came of the contact" in missing.content.decode()
+
+
+def test_a_code_that_cannot_be_sent_is_logged_failed_and_said(client: Client, settings) -> None:
+    settings.SMS_BACKEND = "accounts.sms.HttpSmsBackend"
+    settings.SMS_GATEWAY_URL = "http://127.0.0.1:9/sms"
+    account = make_account(State.ISSUED)
+    _link, url = link_create(account)
+    response = client.post(url.split("8000", 1)[1], {"action": "send_code"})
+    assert "We could not send the SMS just now" in response.content.decode()
+    failed = Notification.objects.get(template="code")
+    assert (failed.status, failed.attempts) == ("failed", 3)
