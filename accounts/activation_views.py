@@ -90,6 +90,7 @@ def activate(request: HttpRequest, token: str) -> HttpResponse:
         "needs_password": Step.PASSWORD in missing and Step.SMS_CODE not in missing,
         "waiting_for_credit": missing == [Step.CREDIT_REVIEW],
         "done": account.state == State.ACTIVE,
+        "remaining": [Step(step).label for step in missing],
         "code_form": code_form,
         "password_form": password_form,
         "error": error,

@@ -210,6 +210,7 @@ def test_the_customer_finishes_and_the_case_resolves(client: Client, django_capt
     path = url.split("8000", 1)[1]
     page = client.get(path)
     assert page.status_code == 200 and "138****" in page.content.decode()
+    assert "Still to do: SMS code verified, Password set." in page.content.decode()
     client.post(path, {"action": "send_code"})
     code = re.search(r"code is (\d{6})", sms.outbox[-1].text).group(1)  # type: ignore[union-attr]
     response = client.post(path, {"action": "verify_code", "code": "000000" if code != "000000" else "111111"})
