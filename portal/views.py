@@ -9,17 +9,17 @@ from django.urls import reverse_lazy
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
+from portal.dashboard import dashboard_figures
 from portal.selectors import database_error, jobs_overview, periodic_status, redis_error
 
 
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    overview = jobs_overview()
-    context = {
-        "database_error": database_error(),
-        "redis_error": redis_error(),
-        "overview": overview,
-    }
+    """The picture at a glance; htmx re-fetches the figures every minute (the same partial)."""
+    context = {**dashboard_figures(), "periodic": periodic_status()}
+    if request.headers.get("HX-Request"):
+        return render(request, "portal/dashboard.html#figures", context)
+    context.update({"database_error": database_error(), "redis_error": redis_error(), "overview": jobs_overview()})
     return render(request, "portal/dashboard.html", context)
 
 

@@ -1,0 +1,341 @@
+"""The dashboard's figures, each computed by one query over real (non-drill) data.
+
+Every figure knows the filtered list behind it, so the page can link each number there.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from django.db.models import Case as When_
+from django.db.models import Count, DateTimeField, F, Q, Value, When
+from django.db.models.functions import TruncDate
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import AuditEntry, EmptyCause, LoanAccount, Product, State
+from accounts.policy import TIERS
+from casework.models import OPEN_STATUSES, Case, Incident
+from casework.selectors import overdue_q
+from portal.models import Department
+
+TREND_DAYS = 30
+CAUSE_OF_TRANSITION = {
+    "fail_activation": EmptyCause.SYSTEM_CONFIG,
+    "mark_stalled": EmptyCause.CUSTOMER_INCOMPLETE,
+    "hold": EmptyCause.RISK_HOLD,
+}
+RESOLUTION_BUCKETS = (
+    ("< 4 h", timedelta(hours=4)),
+    ("< 1 day", timedelta(days=1)),
+    ("< 3 days", timedelta(days=3)),
+    ("< 7 days", timedelta(days=7)),
+    ("≥ 7 days", None),
+)
+
+
+@dataclass(frozen=True)
+class Figure:
+    label: str
+    value: int | float | str
+    url: str
+
+
+def _accounts_url(**params: str) -> str:
+    return reverse("accounts:list") + ("?" + urlencode(params) if params else "")
+
+
+def _cases_url(**params: str) -> str:
+    return reverse("casework:list") + ("?" + urlencode(params) if params else "")
+
+
+def empty_by_cause() -> list[Figure]:
+    counts = dict(
+        LoanAccount.objects.filter(state=State.EMPTY, is_drill=False)
+        .values_list("empty_cause")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return [
+        Figure(str(cause.label), counts.get(cause.value, 0), _accounts_url(state="empty", empty_cause=cause.value))
+        for cause in EmptyCause
+    ]
+
+
+def empty_by_product() -> list[Figure]:
+    counts = dict(
+        LoanAccount.objects.filter(state=State.EMPTY, is_drill=False)
+        .values_list("product")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return [
+        Figure(str(product.label), counts.get(product.value, 0), _accounts_url(state="empty", product=product.value))
+        for product in Product
+    ]
+
+
+def _local_midnight(now: datetime) -> datetime:
+    return timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def new_empty_today(now: datetime) -> int:
+    return (
+        AuditEntry.objects.filter(to_state=State.EMPTY, created_at__gte=_local_midnight(now), account__is_drill=False)
+        .exclude(from_state=State.EMPTY)
+        .values("account_id")
+        .distinct()
+        .count()
+    )
+
+
+def _window_end() -> Any:
+    """issued_at + the activation window of the customer's tier, as a database expression."""
+    return When_(
+        *(
+            When(customer__risk_tier=tier, then=F("issued_at") + Value(policy.activation_window))
+            for tier, policy in TIERS.items()
+        ),
+        output_field=DateTimeField(),
+    )
+
+
+@dataclass(frozen=True)
+class Conversion:
+    issued: int
+    activated_in_window: int
+
+    @property
+    def percent(self) -> float | None:
+        return round(100 * self.activated_in_window / self.issued, 1) if self.issued else None
+
+
+def activation_conversion(now: datetime) -> Conversion:
+    """Of the cards issued in the last 30 days whose window has passed, the share active within it."""
+    row = (
+        LoanAccount.objects.filter(is_drill=False, issued_at__gte=now - timedelta(days=TREND_DAYS))
+        .annotate(window_end=_window_end())
+        .filter(window_end__lte=now)
+        .aggregate(issued=Count("id"), converted=Count("id", filter=Q(activated_at__lte=F("window_end"))))
+    )
+    return Conversion(row["issued"], row["converted"])
+
+
+@dataclass(frozen=True)
+class Durations:
+    count: int
+    median_hours: float | None
+    p90_hours: float | None
+
+
+def issue_to_activation(now: datetime) -> Durations:
+    """Median and 90th percentile from issue to activation, over activations of the last 30 days."""
+    hours = [
+        (activated - issued).total_seconds() / 3600  # type: ignore[operator]
+        for issued, activated in LoanAccount.objects.filter(
+            is_drill=False, activated_at__gte=now - timedelta(days=TREND_DAYS), issued_at__isnull=False
+        ).values_list("issued_at", "activated_at")
+    ]
+    if not hours:
+        return Durations(0, None, None)
+    p90 = statistics.quantiles(hours, n=10, method="inclusive")[-1] if len(hours) > 1 else hours[0]
+    return Durations(len(hours), round(statistics.median(hours), 1), round(p90, 1))
+
+
+@dataclass(frozen=True)
+class DepartmentCases:
+    department: Department
+    open: int
+    overdue: int
+    resolved_30d: int
+    resolved_in_sla_30d: int
+
+    @property
+    def sla_percent(self) -> float | None:
+        return round(100 * self.resolved_in_sla_30d / self.resolved_30d, 1) if self.resolved_30d else None
+
+    @property
+    def open_url(self) -> str:
+        return _cases_url(department=self.department.code, status="new,assigned,in_progress,waiting_customer")
+
+    @property
+    def overdue_url(self) -> str:
+        return _cases_url(department=self.department.code, overdue="on")
+
+
+def cases_by_department(now: datetime) -> list[DepartmentCases]:
+    since = now - timedelta(days=TREND_DAYS)
+    rows: dict[str, Any] = {
+        row["department_id"]: row
+        for row in Case.objects.filter(is_drill=False)
+        .values("department_id")
+        .annotate(
+            open=Count("id", filter=Q(status__in=OPEN_STATUSES)),
+            overdue=Count("id", filter=overdue_q(now)),
+            resolved=Count("id", filter=Q(resolved_at__gte=since)),
+            in_sla=Count("id", filter=Q(resolved_at__gte=since, resolved_at__lte=F("resolve_due_at"))),
+        )
+        .order_by()
+    }
+    return [
+        DepartmentCases(
+            department,
+            rows.get(department.code, {}).get("open", 0),
+            rows.get(department.code, {}).get("overdue", 0),
+            rows.get(department.code, {}).get("resolved", 0),
+            rows.get(department.code, {}).get("in_sla", 0),
+        )
+        for department in Department.objects.order_by("code")
+    ]
+
+
+def open_incidents() -> int:
+    return Incident.objects.filter(is_drill=False).exclude(status=Incident.IncidentStatus.RESOLVED).count()
+
+
+@dataclass
+class TrendDay:
+    day: Any
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def empty_trend(now: datetime) -> list[TrendDay]:
+    """Accounts that went empty per day and cause, for the last 30 days."""
+    start = _local_midnight(now) - timedelta(days=TREND_DAYS - 1)
+    days = {(start + timedelta(days=i)).date(): TrendDay((start + timedelta(days=i)).date()) for i in range(TREND_DAYS)}
+    rows = (
+        AuditEntry.objects.filter(
+            to_state=State.EMPTY, created_at__gte=start, account__is_drill=False, transition__in=CAUSE_OF_TRANSITION
+        )
+        .exclude(from_state=State.EMPTY)
+        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        .values("day", "transition")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in rows:
+        if row["day"] in days:
+            days[row["day"]].counts[CAUSE_OF_TRANSITION[row["transition"]]] = row["n"]
+    return list(days.values())
+
+
+def resolution_distribution(now: datetime) -> dict[str, list[int]]:
+    """Cases resolved in the last 30 days per department, by time to resolution bucket."""
+    since = now - timedelta(days=TREND_DAYS)
+    annotations = {}
+    previous: timedelta | None = None
+    for index, (_label, limit) in enumerate(RESOLUTION_BUCKETS):
+        condition = Q()
+        if previous is not None:
+            condition &= Q(resolved_at__gte=F("opened_at") + Value(previous))
+        if limit is not None:
+            condition &= Q(resolved_at__lt=F("opened_at") + Value(limit))
+        annotations[f"b{index}"] = Count("id", filter=condition)
+        previous = limit
+    rows: dict[str, Any] = {
+        row["department_id"]: row
+        for row in Case.objects.filter(is_drill=False, resolved_at__gte=since)
+        .values("department_id")
+        .annotate(**annotations)
+        .order_by()
+    }
+    return {
+        code: [rows.get(code, {}).get(f"b{i}", 0) for i in range(len(RESOLUTION_BUCKETS))]
+        for code in ("credit", "service", "tech")
+    }
+
+
+# --- charts, drawn on the server as SVG ------------------------------------------------------
+
+CAUSE_COLOURS = {
+    EmptyCause.SYSTEM_CONFIG: "#1d4e89",
+    EmptyCause.CUSTOMER_INCOMPLETE: "#e07b00",
+    EmptyCause.RISK_HOLD: "#b42318",
+}
+DEPARTMENT_COLOURS = {"credit": "#b42318", "service": "#e07b00", "tech": "#1d4e89"}
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    colour: str
+    title: str
+
+
+def trend_chart(days: list[TrendDay], width: int = 600, height: int = 160) -> dict[str, Any]:
+    """Stacked bars: one per day, one colour per cause."""
+    peak = max((day.total for day in days), default=0) or 1
+    slot = width / max(len(days), 1)
+    bars = []
+    for index, day in enumerate(days):
+        y = float(height)
+        for cause in EmptyCause:
+            count = day.counts.get(cause.value, 0)
+            if not count:
+                continue
+            bar_height = height * count / peak
+            y -= bar_height
+            bars.append(
+                Bar(
+                    index * slot + 1, y, slot - 2, bar_height, CAUSE_COLOURS[cause], f"{day.day}: {count} {cause.label}"
+                )
+            )
+    return {"bars": bars, "width": width, "height": height, "peak": peak, "first": days[0].day if days else None,
+            "last": days[-1].day if days else None}  # fmt: skip
+
+
+def resolution_chart(distribution: dict[str, list[int]], width: int = 600, height: int = 160) -> dict[str, Any]:
+    """Grouped bars: per time bucket, one bar per department."""
+    peak = max((max(counts) for counts in distribution.values() if counts), default=0) or 1
+    groups = len(RESOLUTION_BUCKETS)
+    slot = width / groups
+    bar_width = (slot - 12) / max(len(distribution), 1)
+    bars = []
+    for department_index, (code, counts) in enumerate(sorted(distribution.items())):
+        for bucket, count in enumerate(counts):
+            bar_height = height * count / peak
+            bars.append(
+                Bar(
+                    bucket * slot + 6 + department_index * bar_width,
+                    height - bar_height,
+                    bar_width - 1,
+                    bar_height,
+                    DEPARTMENT_COLOURS[code],
+                    f"{code}, {RESOLUTION_BUCKETS[bucket][0]}: {count}",
+                )
+            )
+    labels = [(bucket * slot + slot / 2, label) for bucket, (label, _limit) in enumerate(RESOLUTION_BUCKETS)]
+    return {"bars": bars, "width": width, "height": height, "labels": labels, "peak": peak}
+
+
+def dashboard_figures(now: datetime | None = None) -> dict[str, Any]:
+    now = now or timezone.now()
+    trend = empty_trend(now)
+    distribution = resolution_distribution(now)
+    by_cause = empty_by_cause()
+    return {
+        "empty_total": Figure("Empty now", sum(int(f.value) for f in by_cause), _accounts_url(state="empty")),
+        "empty_by_cause": by_cause,
+        "empty_by_product": empty_by_product(),
+        "new_empty_today": new_empty_today(now),
+        "conversion": activation_conversion(now),
+        "durations": issue_to_activation(now),
+        "departments": cases_by_department(now),
+        "open_incidents": open_incidents(),
+        "trend": trend_chart(trend),
+        "trend_legend": [(str(cause.label), CAUSE_COLOURS[cause]) for cause in EmptyCause],
+        "resolution": resolution_chart(distribution),
+        "resolution_legend": [(code, DEPARTMENT_COLOURS[code]) for code in sorted(distribution)],
+        "updated_at": now,
+    }

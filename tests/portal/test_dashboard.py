@@ -1,0 +1,128 @@
+"""Each dashboard figure, computed on known data (drill rows included, and ignored)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import AuditEntry, EmptyCause, LoanAccount, State
+from casework.models import Case
+from casework.services import case_open_for_account
+from portal.actors import Actor
+from portal.dashboard import dashboard_figures
+from tests.factories import CustomerFactory, make_account
+
+pytestmark = pytest.mark.django_db
+JOB = Actor.system("t", "job")
+
+
+def went_empty(account: LoanAccount, transition: str, when) -> None:
+    AuditEntry.objects.create(account=account, transition=transition, from_state="issued", to_state="empty",
+                              actor_name="t", channel="job", created_at=when)  # fmt: skip
+
+
+def known_data() -> dict[str, LoanAccount]:
+    now = timezone.now()
+    accounts = {
+        "sc": make_account(State.EMPTY, EmptyCause.SYSTEM_CONFIG, product="project_finance"),
+        "ci1": make_account(State.EMPTY, EmptyCause.CUSTOMER_INCOMPLETE),
+        "ci2": make_account(State.EMPTY, EmptyCause.CUSTOMER_INCOMPLETE),
+        "drill": make_account(State.EMPTY, EmptyCause.RISK_HOLD, is_drill=True),
+        "fast": make_account(State.ACTIVE),
+        "slow": make_account(State.ACTIVE),
+    }
+    went_empty(accounts["sc"], "fail_activation", now)
+    went_empty(accounts["ci1"], "mark_stalled", now - timedelta(days=2))
+    went_empty(accounts["drill"], "hold", now)
+    # fast: activated 2 h after issue; slow: 10 days after (outside the low tier's 3-day window)
+    for key, hours in (("fast", 2), ("slow", 240)):
+        issued = now - timedelta(days=12)
+        LoanAccount.objects.filter(pk=accounts[key].pk).update(
+            issued_at=issued, activated_at=issued + timedelta(hours=hours)
+        )
+    for key in ("sc", "ci1", "drill"):
+        case_open_for_account(account=accounts[key], cause=accounts[key].empty_cause, actor=JOB)
+    return accounts
+
+
+def test_the_figures_on_known_data() -> None:
+    known_data()
+    figures = dashboard_figures()
+    assert figures["empty_total"].value == 3  # the drill account does not count
+    assert [(f.label, f.value) for f in figures["empty_by_cause"]] == [
+        ("System configuration", 1),
+        ("Customer steps incomplete", 2),
+        ("Risk hold", 0),
+    ]
+    assert {f.label: f.value for f in figures["empty_by_product"]}["Project finance"] == 1
+    assert figures["new_empty_today"] == 1
+    assert (figures["conversion"].issued, figures["conversion"].activated_in_window, figures["conversion"].percent) == (
+        2,
+        1,
+        50.0,
+    )
+    assert (figures["durations"].count, figures["durations"].median_hours) == (2, 121.0)
+    assert figures["durations"].p90_hours == pytest.approx(216.2)
+    open_cases = {row.department.code: (row.open, row.overdue) for row in figures["departments"]}
+    assert open_cases == {"credit": (0, 0), "service": (1, 0), "tech": (1, 0)}
+    trend_total = sum(bar.height > 0 for bar in figures["trend"]["bars"])
+    assert trend_total == 2  # today's system fault and two days ago's stalled customer; not the drill hold
+
+
+def test_the_page_shows_the_figures_with_links_to_their_lists(client: Client, lead) -> None:
+    known_data()
+    client.force_login(lead)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert 'href="/accounts/?state=empty&amp;empty_cause=customer_incomplete"' in page
+    listed = client.get("/accounts/?state=empty&empty_cause=customer_incomplete")
+    assert listed.context["table"].page.paginator.count == 2  # the figure and its list agree
+    fragment = client.get(reverse("dashboard"), headers={"HX-Request": "true"}).content.decode()
+    assert fragment.lstrip().startswith('<div id="dashboard-figures"') and "<html" not in fragment
+    assert 'hx-trigger="every 60s"' in fragment
+
+
+def test_resolution_times_land_in_their_buckets() -> None:
+    known_data()
+    now = timezone.now()
+    Case.objects.filter(account__product="project_finance").update(
+        status="resolved", opened_at=now - timedelta(hours=30), resolved_at=now
+    )
+    assert dashboard_figures()["resolution"]["bars"][2 * 5 + 2].height > 0  # tech, "< 3 days"
+
+
+def test_the_dashboard_pins_its_queries_for_100_and_10000_accounts(
+    client: Client, lead, django_assert_num_queries
+) -> None:
+    customer = CustomerFactory.create()
+    client.force_login(lead)
+
+    def add(count: int, offset: int) -> None:
+        LoanAccount.objects.bulk_create(
+            LoanAccount(
+                number=f"LD{offset + i:010d}",
+                customer=customer,
+                product="working_capital",
+                channel="x",
+                approved_limit=Decimal(1000),
+                state=State.EMPTY,
+                empty_cause="system_config",
+                empty_since=timezone.now(),
+                issued_at=timezone.now(),
+            )
+            for i in range(count)
+        )
+
+    add(100, 0)
+    client.get(reverse("dashboard"))
+    # the header (6), the figures (10), the job heartbeats, the database check
+    with django_assert_num_queries(18) as few:
+        client.get(reverse("dashboard"))
+    add(9900, 100)
+    with django_assert_num_queries(len(few.captured_queries)):
+        response = client.get(reverse("dashboard"))
+    assert response.context["empty_total"].value == 10000
