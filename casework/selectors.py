@@ -188,3 +188,49 @@ def incident_list() -> QuerySet[Incident]:
 
 def incident_case_counts(incident: Incident) -> dict[str, int]:
     return {row["status"]: row["n"] for row in incident.cases.values("status").annotate(n=Count("id")).order_by()}
+
+
+@dataclass(frozen=True)
+class TeamMember:
+    user: User
+    open: int
+    overdue: int
+    resolved_this_week: int
+    median_hours_to_resolve: float | None
+
+
+def team(user: Any, now: Any = None) -> list[TeamMember]:
+    """Per person in the departments this lead leads: their load and pace (three queries)."""
+    import statistics
+
+    now = now or timezone.now()
+    week_start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    week_start -= timedelta(days=week_start.weekday())
+    people = assignable_staff(user)
+    ids = [person.pk for person in people]
+    rows: dict[int, Any] = {
+        row["assignee_id"]: row
+        for row in Case.objects.filter(assignee_id__in=ids, is_drill=False)
+        .values("assignee_id")
+        .annotate(
+            open=Count("id", filter=Q(status__in=OPEN_STATUSES)),
+            overdue=Count("id", filter=overdue_q(now)),
+            resolved_week=Count("id", filter=Q(resolved_at__gte=week_start)),
+        )
+        .order_by()
+    }
+    durations: dict[int, list[float]] = {}
+    for assignee_id, opened, resolved in Case.objects.filter(
+        assignee_id__in=ids, is_drill=False, resolved_at__gte=now - timedelta(days=30)
+    ).values_list("assignee_id", "opened_at", "resolved_at"):
+        durations.setdefault(assignee_id, []).append((resolved - opened).total_seconds() / 3600)  # type: ignore[operator]
+    return [
+        TeamMember(
+            person,
+            rows.get(person.pk, {}).get("open", 0),
+            rows.get(person.pk, {}).get("overdue", 0),
+            rows.get(person.pk, {}).get("resolved_week", 0),
+            round(statistics.median(durations[person.pk]), 1) if person.pk in durations else None,
+        )
+        for person in people
+    ]

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.case_list, name="list"),
     path("board/", views.board, name="board"),
     path("mine/", views.my_cases, name="mine"),
+    path("team/", views.team_view, name="team"),
     path("assign/", views.assign, name="assign"),
     path("incidents/", views.incident_list, name="incidents"),
     path("incidents/new/", views.incident_new, name="incident_new"),

@@ -322,3 +322,10 @@ def contact(request: HttpRequest, pk: int) -> HttpResponse:
     except CaseActionError as exc:
         messages.error(request, exc.message)
     return redirect("casework:detail", pk=case_id)
+
+
+@require_GET
+@permission_required("casework.assign_case", raise_exception=True)
+def team_view(request: HttpRequest) -> HttpResponse:
+    """For leads: each person's open and overdue cases, and their pace."""
+    return render(request, "casework/team.html", {"members": selectors.team(staff_user(request))})

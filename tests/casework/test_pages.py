@@ -225,3 +225,33 @@ def test_assigning_from_a_stale_board_explains_what_changed(client: Client, lead
     assert f"Case #{case.pk} is already resolved." in response.content.decode()
     response = client.post(reverse("casework:assign"), {"cases": [case.pk + 999], "assignee": service.pk}, follow=True)
     assert "Some of the selected cases do not exist any more; reload the board." in response.content.decode()
+
+
+def test_the_team_view_shows_each_persons_load_and_pace(
+    client: Client, lead, service, django_assert_num_queries
+) -> None:
+    from django.utils import timezone
+
+    busy = [open_case() for _ in range(3)]
+    cases_assign(case_ids=[case.pk for case in busy], assignee=service, by=lead)
+    Case.objects.filter(pk=busy[0].pk).update(resolve_due_at=timezone.now() - timedelta(hours=1))
+    Case.objects.filter(pk=busy[1].pk).update(
+        status="resolved", resolved_at=timezone.now(), opened_at=timezone.now() - timedelta(hours=6)
+    )
+    drill = open_case(is_drill=True)
+    cases_assign(case_ids=[drill.pk], assignee=service, by=lead)
+    client.force_login(lead)
+    client.get(reverse("casework:team"))
+    with django_assert_num_queries(10):
+        response = client.get(reverse("casework:team"))
+    more = [open_case() for _ in range(10)]
+    cases_assign(case_ids=[case.pk for case in more], assignee=lead, by=lead)
+    with django_assert_num_queries(10):
+        client.get(reverse("casework:team"))
+    members = {member.user.username: member for member in response.context["members"]}
+    agent = members["service"]
+    assert (agent.open, agent.overdue, agent.resolved_this_week, agent.median_hours_to_resolve) == (2, 1, 1, 6.0)
+    after = {m.user.username: m for m in client.get(reverse("casework:team")).context["members"]}
+    assert after["lead"].open == 10
+    client.force_login(service)
+    assert client.get(reverse("casework:team")).status_code == 403
