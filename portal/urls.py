@@ -8,6 +8,7 @@ from portal import health, views
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("jobs/", views.jobs, name="jobs"),
+    path("reports/weekly/", views.weekly_report_view, name="weekly_report"),
     path("jobs/batches/<int:pk>/", batch_detail, name="batch"),
     path("jobs/batches/<int:pk>/cancel/", batch_cancel_view, name="batch_cancel"),
     path("login/", views.LoginView.as_view(), name="login"),

@@ -6,10 +6,12 @@ from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse_lazy
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from portal.dashboard import dashboard_figures
+from portal.reports import Week, weekly_report
 from portal.selectors import database_error, jobs_overview, periodic_status, redis_error
 
 
@@ -62,3 +64,12 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     """A plain-language page for an expired form instead of Django's technical one."""
     return render(request, "403_csrf.html", status=403)
+
+
+@require_GET
+@permission_required("casework.view_case", raise_exception=True)
+def weekly_report_view(request: HttpRequest) -> HttpResponse:
+    week = Week.parse(request.GET.get("week"), timezone.localdate())
+    context = weekly_report(week)
+    context.update({"previous": week.shifted(-1), "next": week.shifted(1)})
+    return render(request, "portal/weekly_report.html", context)

@@ -1,0 +1,54 @@
+"""The weekly report on known data."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import AuditEntry, EmptyCause, LoanAccount, State
+from portal.reports import Week, weekly_report
+from tests.factories import make_account
+
+pytestmark = pytest.mark.django_db
+
+
+def test_weeks_parse_and_shift() -> None:
+    today = dt.date(2026, 11, 28)
+    assert Week.parse("2026-W47", today).label == "2026-W47"
+    assert Week.parse("nonsense", today).label == "2026-W48"
+    assert Week.parse("2026-W01", today).shifted(-1).label == "2025-W52"
+
+
+def test_the_report_counts_one_week_and_no_drill(client: Client, lead) -> None:
+    week = Week(2026, 47)
+    inside = timezone.make_aware(dt.datetime(2026, 11, 18, 10))
+    outside = timezone.make_aware(dt.datetime(2026, 11, 25, 10))
+    for when, drill in ((inside, False), (inside, False), (outside, False), (inside, True)):
+        account = make_account(State.EMPTY, EmptyCause.SYSTEM_CONFIG, channel="Mobile app", is_drill=drill)
+        AuditEntry.objects.create(account=account, transition="fail_activation", from_state="issued",
+                                  to_state="empty", actor_name="t", channel="job", created_at=when)  # fmt: skip
+    active = make_account(State.ACTIVE)
+    LoanAccount.objects.filter(pk=active.pk).update(activated_at=inside)
+    report = weekly_report(week)
+    assert report["went_empty_total"] == 2
+    assert report["activated"] == 1
+    assert report["channels"] == [{"account__channel": "Mobile app", "n": 2}]
+    client.force_login(lead)
+    page = client.get(reverse("weekly_report") + "?week=2026-W47").content.decode()
+    assert 'data-testid="went-empty">2<' in page and "2026-W46" in page and "2026-W48" in page
+
+
+def test_the_report_pins_its_query_count(client: Client, lead, django_assert_num_queries) -> None:
+    client.force_login(lead)
+    url = reverse("weekly_report") + "?week=2026-W47"
+    client.get(url)
+    with django_assert_num_queries(12) as few:
+        client.get(url)
+    for _ in range(5):
+        make_account(State.ACTIVE)
+    with django_assert_num_queries(len(few.captured_queries)):
+        client.get(url)
