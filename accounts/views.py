@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import csv
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
 
 from django.conf import settings
 from django.contrib import messages
@@ -17,11 +15,9 @@ from django.http import (
     HttpResponseBase,
     JsonResponse,
     QueryDict,
-    StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -53,6 +49,7 @@ from accounts.services import (
     approval_request_reject,
 )
 from accounts.tables import AccountTable
+from portal.exports import export_response
 from portal.http import redirect_back, staff_user
 from portal.selectors import redis_error
 
@@ -80,38 +77,30 @@ CSV_COLUMNS = (
 )
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_rows(accounts: Iterator[tuple[object, ...]]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    yield writer.writerow([header for _field, header in CSV_COLUMNS])
-    for row in accounts:
-        yield writer.writerow(row)
-
-
 @require_GET
 @permission_required("accounts.view_loanaccount", raise_exception=True)
 def account_list(request: HttpRequest) -> HttpResponseBase:
     account_filter = AccountFilter(request.GET, queryset=selectors.account_list())
-    if request.GET.get("export") == "csv":
+    if request.GET.get("export") in ("csv", "xlsx"):
         if not account_filter.is_valid():
             messages.error(request, _("Fix the filters before exporting."))
             return redirect("accounts:list")
         rows = account_filter.qs.order_by("-state_changed_at", "-id").values_list(
             *(field for field, _header in CSV_COLUMNS)
         )
-        response = StreamingHttpResponse(_csv_rows(rows.iterator(chunk_size=2000)), content_type="text/csv")
-        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        response["Content-Disposition"] = f'attachment; filename="accounts-{stamp}.csv"'
-        return response
+        return export_response(
+            request.GET["export"],
+            "accounts",
+            [header for _field, header in CSV_COLUMNS],
+            rows.iterator(chunk_size=2000),
+        )
     table = AccountTable(account_filter.qs)
     RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
     export_query = request.GET.copy()
     export_query.pop("page", None)
     export_query["export"] = "csv"
+    xlsx_query = export_query.copy()
+    xlsx_query["export"] = "xlsx"
     filter_query = request.GET.copy()
     filter_query.pop("page", None)
     filter_query.pop("sort", None)
@@ -122,6 +111,7 @@ def account_list(request: HttpRequest) -> HttpResponseBase:
             "filter": account_filter,
             "table": table,
             "export_query": export_query.urlencode(),
+            "xlsx_query": xlsx_query.urlencode(),
             "filter_query": filter_query.urlencode(),
             "may_redrive": request.GET.get("state") == State.EMPTY
             and request.GET.get("empty_cause") == EmptyCause.SYSTEM_CONFIG

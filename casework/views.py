@@ -4,7 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -36,9 +36,24 @@ from casework.services import (
     incident_create,
 )
 from casework.tables import CaseTable
+from portal.exports import export_response
 from portal.http import redirect_back, staff_user
 
 PAGE_SIZE = 25
+CASE_COLUMNS = (
+    ("id", "case"),
+    ("account__number", "account_number"),
+    ("account__customer__name", "customer"),
+    ("cause", "cause"),
+    ("department_id", "department"),
+    ("status", "status"),
+    ("priority", "priority"),
+    ("assignee__username", "assignee"),
+    ("opened_at", "opened_at"),
+    ("resolve_due_at", "resolve_due_at"),
+    ("resolved_at", "resolved_at"),
+    ("is_drill", "drill"),
+)
 
 
 def _assignee_choices(user: User) -> list[tuple[int, str]]:
@@ -71,8 +86,11 @@ def board(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @permission_required("casework.view_case", raise_exception=True)
-def case_list(request: HttpRequest) -> HttpResponse:
+def case_list(request: HttpRequest) -> HttpResponseBase:
     case_filter = CaseListFilter(request.GET, queryset=selectors.case_list(request.user))
+    if request.GET.get("export") in ("csv", "xlsx") and case_filter.is_valid():
+        rows = case_filter.qs.order_by("priority", "resolve_due_at", "id").values_list(*(f for f, _h in CASE_COLUMNS))
+        return export_response(request.GET["export"], "cases", [h for _f, h in CASE_COLUMNS], rows.iterator(2000))
     table = CaseTable(case_filter.qs)
     RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
     return render(request, "casework/case_list.html", {"filter": case_filter, "table": table})

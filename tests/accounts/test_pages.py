@@ -148,3 +148,19 @@ def test_the_account_page_pins_its_query_count(client: Client, credit, django_as
 def test_an_unknown_account_is_a_404(client: Client, lead) -> None:
     client.force_login(lead)
     assert client.get("/accounts/LA0000000999/").status_code == 404
+
+
+def test_it_exports_the_current_filter_as_xlsx(client: Client, lead) -> None:
+    import io as io_module
+
+    import openpyxl
+
+    held = make_account(State.EMPTY, EmptyCause.RISK_HOLD)
+    make_account(State.ACTIVE)
+    make_account(State.EMPTY, EmptyCause.RISK_HOLD, is_drill=True)
+    client.force_login(lead)
+    response = client.get(reverse("accounts:list") + "?state=empty&export=xlsx")
+    assert response["Content-Type"].startswith("application/vnd.openxmlformats")
+    sheet = openpyxl.load_workbook(io_module.BytesIO(response.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][0] == "account_number" and [row[0] for row in rows[1:]] == [held.number]

@@ -255,3 +255,21 @@ def test_the_team_view_shows_each_persons_load_and_pace(
     assert after["lead"].open == 10
     client.force_login(service)
     assert client.get(reverse("casework:team")).status_code == 403
+
+
+def test_the_case_list_exports_its_filter(client: Client, lead) -> None:
+    import csv as csv_module
+    import io as io_module
+
+    import openpyxl
+
+    service_case = open_case(EmptyCause.CUSTOMER_INCOMPLETE)
+    open_case(EmptyCause.SYSTEM_CONFIG)
+    client.force_login(lead)
+    response = client.get(reverse("casework:list") + "?department=service&export=csv")
+    body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    rows = list(csv_module.DictReader(io_module.StringIO(body)))
+    assert [(int(r["case"]), r["department"]) for r in rows] == [(service_case.pk, "service")]
+    xlsx = client.get(reverse("casework:list") + "?department=service&export=xlsx")
+    sheet = openpyxl.load_workbook(io_module.BytesIO(xlsx.content)).active
+    assert [row[0] for row in sheet.iter_rows(values_only=True)] == ["case", service_case.pk]
