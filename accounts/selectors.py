@@ -11,7 +11,16 @@ from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
-from accounts.models import ActivationAttempt, ApprovalRequest, AuditEntry, LoanAccount, Notification, State, Tranche
+from accounts.models import (
+    ActivationAttempt,
+    ApprovalRequest,
+    AuditEntry,
+    LoanAccount,
+    Notification,
+    ReactivationBatch,
+    State,
+    Tranche,
+)
 from accounts.policy import MANUAL_TRANSITIONS, TIERS, RiskTier, Step, may_trigger
 
 
@@ -149,3 +158,7 @@ def account_attempts(account: LoanAccount) -> QuerySet[ActivationAttempt]:
 
 def account_notifications(account: LoanAccount) -> QuerySet[Notification]:
     return account.notifications.order_by("-created_at", "-id")[:20]
+
+
+def recent_batches(limit: int = 10) -> QuerySet[ReactivationBatch]:
+    return ReactivationBatch.objects.select_related("created_by").order_by("-created_at")[:limit]

@@ -175,8 +175,9 @@ def case_checklist(case: Case) -> Any:
     return case.checklist.select_related("done_by").order_by("position")
 
 
-def open_incidents() -> QuerySet[Incident]:
-    return Incident.objects.exclude(status=Incident.IncidentStatus.RESOLVED).order_by("-created_at")
+def open_incidents(limit: int = 50) -> QuerySet[Incident]:
+    """The most recent unresolved incidents (for the "link to incident" choice)."""
+    return Incident.objects.exclude(status=Incident.IncidentStatus.RESOLVED).order_by("-created_at")[:limit]
 
 
 def incident_list() -> QuerySet[Incident]:

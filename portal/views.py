@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
+from accounts.selectors import recent_batches
 from portal.dashboard import dashboard_figures
 from portal.reports import Week, weekly_report
 from portal.selectors import database_error, jobs_overview, periodic_status, redis_error
@@ -28,16 +29,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @require_GET
 @permission_required("portal.view_jobs", raise_exception=True)
 def jobs(request: HttpRequest) -> HttpResponse:
-    from accounts.models import ReactivationBatch
-
     return render(
         request,
         "portal/jobs.html",
-        {
-            "overview": jobs_overview(),
-            "periodic": periodic_status(),
-            "batches": ReactivationBatch.objects.select_related("created_by").order_by("-created_at")[:10],
-        },
+        {"overview": jobs_overview(), "periodic": periodic_status(), "batches": recent_batches()},
     )
 
 
