@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -156,12 +157,14 @@ def reminders_send(now: datetime | None = None) -> int:
         .order_by("pk")
     )
     for day in REMINDER_DAYS:
-        due = waiting.filter(issued_at__lte=now - timedelta(days=day), issued_at__gt=now - timedelta(days=day + 2))
+        already = Notification.objects.filter(
+            account=OuterRef("pk"), template="reminder", dedupe_key__startswith=f"reminder:{day}:"
+        )
+        due = waiting.filter(
+            issued_at__lte=now - timedelta(days=day), issued_at__gt=now - timedelta(days=day + 2)
+        ).exclude(Exists(already))
         for account in due:
-            if (
-                not _steps(account)
-                or account.notifications.filter(dedupe_key=f"reminder:{day}:{account.pk}:sms").exists()
-            ):
+            if not _steps(account):
                 continue
             with transaction.atomic():
                 queued += len(_link_messages(account, "reminder", f"reminder:{day}:{account.pk}"))
