@@ -225,6 +225,24 @@ def _customer(rng: random.Random, taken_codes: set[str], is_drill: bool) -> Cust
     )
 
 
+def synthetic_customers(count: int, *, seed: int, is_drill: bool = False) -> list[Customer]:
+    """``count`` unsaved, realistic customers whose credit codes are not in the database yet."""
+    rng = random.Random(seed)  # noqa: S311 - synthetic data, reproducible on purpose
+    taken: set[str] = set()
+    customers = [_customer(rng, taken, is_drill) for _index in range(count)]
+    clashes = set(Customer.objects.filter(credit_code__in=taken).values_list("credit_code", flat=True))
+    for customer in customers:
+        if customer.credit_code in clashes:
+            customer.credit_code = _credit_code(rng, customer.credit_code[2:8], taken | clashes)
+    return customers
+
+
+def synthetic_line(rng: random.Random) -> tuple[str, Decimal, str]:
+    """A product, an approved limit for it and a sales channel, drawn like the demo's."""
+    product = _weighted(rng, PRODUCT_WEIGHTS)
+    return product, _approved_limit(rng, product), _weighted(rng, CHANNELS)
+
+
 # --- accounts -----------------------------------------------------------------------------
 
 

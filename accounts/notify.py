@@ -50,14 +50,18 @@ def _queue(
     recipient = account.customer.contact_mobile if medium == Notification.Medium.SMS else account.customer.email
     if not recipient:
         return None
+    # A drill's customers are synthetic: the message is logged for the team, never sent.
+    status = Notification.Status.SUPPRESSED if account.is_drill else Notification.Status.QUEUED
     try:
         with transaction.atomic():
             notification = Notification.objects.create(
                 account=account, medium=medium, template=template, recipient=recipient,
-                subject=subject, body=body, dedupe_key=dedupe_key,
+                subject=subject, body=body, dedupe_key=dedupe_key, status=status,
             )  # fmt: skip
     except IntegrityError:
         return None  # already sent (or being sent) once: never twice
+    if account.is_drill:
+        return notification
     enqueue_on_commit(
         "accounts.jobs.send_notification",
         notification.pk,

@@ -5,11 +5,11 @@ from typing import Any
 import django_filters
 from django import forms
 from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import EmptyCause
-from casework.models import Case, Priority, Status
+from casework.models import Case, CaseStudy, Priority, Status
 from casework.selectors import overdue_q
 from portal.models import Department
 
@@ -62,3 +62,30 @@ class CaseListFilter(CaseFilter):
     status = django_filters.MultipleChoiceFilter(
         label=_("Status"), choices=Status.choices, widget=django_filters.widgets.CSVWidget
     )
+
+
+class CaseStudyFilter(django_filters.FilterSet):
+    q = django_filters.CharFilter(
+        label=_("Search"), method="search", help_text=_("Words from the title, summary, root cause or lessons")
+    )
+    cause = django_filters.ChoiceFilter(label=_("Cause"), choices=EmptyCause.choices, empty_label=_("Any cause"))
+    outcome = django_filters.ChoiceFilter(
+        label=_("Classified as"), choices=CaseStudy.Outcome.choices, empty_label=_("Successes and problems")
+    )
+
+    class Meta:
+        model = CaseStudy
+        fields: list[str] = []
+
+    def search(self, queryset: QuerySet[CaseStudy], name: str, value: str) -> QuerySet[CaseStudy]:
+        """Every word must appear in one of the texts (case studies are few: a scan is fine)."""
+        for word in value.split()[:8]:
+            queryset = queryset.filter(
+                Q(title__icontains=word)
+                | Q(summary__icontains=word)
+                | Q(root_cause__icontains=word)
+                | Q(what_worked__icontains=word)
+                | Q(what_to_change__icontains=word)
+                | Q(source_label__icontains=word)
+            )
+        return queryset

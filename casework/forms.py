@@ -4,6 +4,8 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import EmptyCause
+from casework.drills import MAX_SIZE
+from casework.models import CaseStudy, Drill
 from portal.models import Department
 
 
@@ -72,3 +74,65 @@ class IncidentForm(forms.Form):
 
 class LinkIncidentForm(forms.Form):
     incident = forms.IntegerField(label=_("Incident"), required=False)
+
+
+class DrillStartForm(forms.Form):
+    scenario = forms.ChoiceField(
+        label=_("Scenario"),
+        choices=Drill.Scenario.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": _("Choose what the drill practises.")},
+    )
+    size = forms.IntegerField(
+        label=_("Accounts"),
+        min_value=1,
+        max_value=MAX_SIZE,
+        initial=20,
+        help_text=_("How many synthetic stuck accounts the drill creates, 1 to %(max)d.") % {"max": MAX_SIZE},
+        error_messages={
+            "required": _("Say how many accounts the drill creates."),
+            "invalid": _("Give the number of accounts as a whole number, e.g. 20."),
+        },
+    )
+    channel = forms.CharField(
+        label=_("Channel / branch"),
+        max_length=60,
+        required=False,
+        initial="Mobile app",
+        help_text=_("For a configuration fault: the channel whose configuration is broken."),
+    )
+
+    def clean(self) -> dict[str, object]:
+        cleaned = super().clean() or {}
+        if cleaned.get("scenario") == Drill.Scenario.CONFIG_FAULT and not str(cleaned.get("channel") or "").strip():
+            self.add_error("channel", _("Name the channel whose configuration is broken, e.g. “Mobile app”."))
+        return cleaned
+
+
+class CaseStudyForm(forms.ModelForm):
+    class Meta:
+        model = CaseStudy
+        fields = ["title", "outcome", "summary", "root_cause", "what_worked", "what_to_change"]
+        widgets = {
+            "outcome": forms.RadioSelect,
+            "summary": forms.Textarea(attrs={"rows": 3}),
+            "root_cause": forms.Textarea(attrs={"rows": 3}),
+            "what_worked": forms.Textarea(attrs={"rows": 3}),
+            "what_to_change": forms.Textarea(attrs={"rows": 3}),
+        }
+        help_texts = {
+            "title": _("One line another team would search for, e.g. “Mobile app channel missing after release”."),
+            "summary": _("What happened, to how many accounts, for how long."),
+            "root_cause": _("Why it happened: the cause behind the cause."),
+        }
+        error_messages = {
+            name: {"required": message}
+            for name, message in {
+                "title": _("Give the case study a title."),
+                "outcome": _("Say whether this was a success to repeat or a problem to fix."),
+                "summary": _("Summarise what happened."),
+                "root_cause": _("Write the root cause, even if it is a best guess."),
+                "what_worked": _("Write what worked, even if little did."),
+                "what_to_change": _("Write what to change next time."),
+            }.items()
+        }

@@ -119,6 +119,9 @@ class Incident(models.Model):
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     details = models.JSONField(_("details"), default=dict, blank=True)
     is_drill = models.BooleanField(_("drill data"), default=False)
+    drill = models.ForeignKey(
+        "Drill", on_delete=models.SET_NULL, null=True, blank=True, related_name="incidents", verbose_name=_("drill")
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -130,6 +133,62 @@ class Incident(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("casework:incident", kwargs={"pk": self.pk})
+
+
+class Drill(models.Model):
+    """A practice run: synthetic stuck accounts and their cases, worked like real ones, then reported.
+
+    Everything a drill creates carries ``is_drill`` (and this drill), so no real figure counts
+    it; the report is kept here when the drill ends, so it survives the purge of its data.
+    """
+
+    class Scenario(models.TextChoices):
+        CONFIG_FAULT = "config_fault", _("Configuration fault on a channel")
+        SMS_WAVE = "sms_wave", _("A wave of customers who stop at the SMS step")
+        RISK_SWEEP = "risk_sweep", _("Risk-hold sweep")
+
+    class DrillStatus(models.TextChoices):
+        RUNNING = "running", _("Running")
+        ENDED = "ended", _("Ended")
+        PURGED = "purged", _("Ended, data purged")
+
+    scenario = models.CharField(_("scenario"), max_length=20, choices=Scenario.choices)
+    size = models.PositiveIntegerField(_("accounts"))
+    channel = models.CharField(_("channel / branch"), max_length=60, blank=True)
+    briefing = models.TextField(_("briefing"), blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=DrillStatus.choices, default=DrillStatus.RUNNING)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    started_at = models.DateTimeField(_("started"), default=timezone.now)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    purged_at = models.DateTimeField(_("data purged"), null=True, blank=True)
+    report = models.JSONField(_("report"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = _("drill")
+        verbose_name_plural = _("drills")
+        permissions = [("run_drill", _("Can start, end and purge drills"))]
+        constraints = [
+            models.CheckConstraint(condition=Q(size__gte=1, size__lte=200), name="drill_size_range"),
+            models.CheckConstraint(
+                condition=Q(status="running", ended_at__isnull=True)
+                | (~Q(status="running") & Q(ended_at__isnull=False)),
+                name="drill_ended_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_scenario_display()} · {timezone.localtime(self.started_at):%Y-%m-%d %H:%M}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("casework:drill", kwargs={"pk": self.pk})
+
+    @property
+    def is_running(self) -> bool:
+        return self.status == self.DrillStatus.RUNNING
 
 
 class CaseQuerySet(models.QuerySet["Case"]):
@@ -180,6 +239,9 @@ class Case(ConcurrentTransitionMixin, models.Model):
     sla_paused_at = models.DateTimeField(_("SLA clock paused since"), null=True, blank=True)
     escalated_at = models.DateTimeField(_("escalated as overdue"), null=True, blank=True)
     is_drill = models.BooleanField(_("drill data"), default=False)
+    drill = models.ForeignKey(
+        Drill, on_delete=models.SET_NULL, null=True, blank=True, related_name="cases", verbose_name=_("drill")
+    )
 
     objects = CaseQuerySet.as_manager()
 
@@ -326,3 +388,42 @@ class CaseEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id} {self.kind}"
+
+
+class CaseStudy(models.Model):
+    """What the organisation learnt from one resolved case or incident, written by a lead."""
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", _("Success: do it again")
+        PROBLEM = "problem", _("Problem: change something")
+
+    title = models.CharField(_("title"), max_length=200)
+    cause = models.CharField(_("cause"), max_length=30, choices=EmptyCause.choices)
+    outcome = models.CharField(_("classified as"), max_length=10, choices=Outcome.choices)
+    case = models.ForeignKey(
+        Case, on_delete=models.SET_NULL, null=True, blank=True, related_name="studies", verbose_name=_("case")
+    )
+    incident = models.ForeignKey(
+        Incident, on_delete=models.SET_NULL, null=True, blank=True, related_name="studies", verbose_name=_("incident")
+    )
+    source_label = models.CharField(_("written from"), max_length=200)
+    summary = models.TextField(_("summary"))
+    root_cause = models.TextField(_("root cause"))
+    what_worked = models.TextField(_("what worked"))
+    what_to_change = models.TextField(_("what to change"))
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    author_name = models.CharField(_("written by"), max_length=150)
+    created_at = models.DateTimeField(_("written"), default=timezone.now)
+    updated_at = models.DateTimeField(_("last changed"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("case study")
+        verbose_name_plural = _("case studies")
+        indexes = [models.Index(fields=["cause", "-created_at"], name="case_study_cause")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("studies:detail", kwargs={"pk": self.pk})

@@ -13,7 +13,17 @@ from django.http import Http404, HttpRequest
 from django.utils import timezone
 
 from accounts.policy import department_codes
-from casework.models import BOARD_STATUSES, OPEN_STATUSES, Case, CaseEvent, CaseQuerySet, Incident, Status, WipLimit
+from casework.models import (
+    BOARD_STATUSES,
+    OPEN_STATUSES,
+    Case,
+    CaseEvent,
+    CaseQuerySet,
+    CaseStudy,
+    Incident,
+    Status,
+    WipLimit,
+)
 from casework.policy import may_assign, may_work
 from portal.models import Department
 
@@ -235,3 +245,9 @@ def team(user: Any, now: Any = None) -> list[TeamMember]:
         )
         for person in people
     ]
+
+
+def case_studies_for(cause: str, limit: int = 10) -> dict[str, Any]:
+    """The latest case studies of one cause, and how many there are (two queries)."""
+    studies = CaseStudy.objects.filter(cause=cause).order_by("-created_at", "-id")
+    return {"studies": list(studies[:limit]), "study_count": studies.count()}

@@ -17,13 +17,15 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django_fsm import can_proceed
 
 from accounts.models import EmptyCause, LoanAccount
 from casework.models import (
+    OPEN_STATUSES,
     Case,
     CaseEvent,
+    CaseStudy,
     ChecklistItem,
     Incident,
     Playbook,
@@ -104,6 +106,13 @@ def _sla(priority: int) -> tuple[timedelta, timedelta]:
 # --- with the account ------------------------------------------------------------------------
 
 
+def _drill_of(account: LoanAccount) -> int | None:
+    """A drill account's later cases belong to the same drill (one query, drill accounts only)."""
+    if not account.is_drill:
+        return None
+    return Case.objects.filter(account=account, drill__isnull=False).values_list("drill_id", flat=True).first()
+
+
 def case_open_for_account(*, account: LoanAccount, cause: str, actor: Actor) -> Case:
     """Open the case for an account that just became empty, or note it on the open one.
 
@@ -127,6 +136,7 @@ def case_open_for_account(*, account: LoanAccount, cause: str, actor: Actor) -> 
                     assign_due_at=now + to_assign,
                     resolve_due_at=now + to_resolve,
                     is_drill=account.is_drill,
+                    drill_id=_drill_of(account),
                 )
         except IntegrityError:
             # Another transaction opened it first; anything else is a real error.
@@ -165,7 +175,16 @@ def cases_resolve_for_account(*, account: LoanAccount, actor: Actor, text: str) 
         _save(case)
         _event(case, CaseEvent.Kind.STATUS, actor, text, from_status=from_status, to_status=case.status)
         resolved += 1
+        if case.incident_id:
+            _incident_settle(case.incident_id)
     return resolved
+
+
+def _incident_settle(incident_id: int) -> None:
+    """A fixed incident whose re-drive has activated its last open case is resolved."""
+    Incident.objects.filter(pk=incident_id, status=Incident.IncidentStatus.FIXED).exclude(
+        cases__status__in=OPEN_STATUSES
+    ).update(status=Incident.IncidentStatus.RESOLVED, resolved_at=timezone.now())
 
 
 # --- people working a case -------------------------------------------------------------------
@@ -331,6 +350,30 @@ def incident_create(*, title: str, description: str, user: User, cause: str = Em
 
 
 @transaction.atomic
+def incident_resolve(*, incident_id: int, user: User) -> Incident:
+    """Tech or a lead declares the incident over; only once none of its cases is open."""
+    if not user.has_perm("casework.add_incident"):
+        raise PermissionDenied(_("Only tech engineers and leads resolve incidents."))
+    incident = Incident.objects.select_for_update().get(pk=incident_id)
+    if incident.status == Incident.IncidentStatus.RESOLVED:
+        raise CaseActionError(_("This incident is already resolved."))
+    still_open = incident.cases.filter(status__in=OPEN_STATUSES).count()
+    if still_open:
+        raise CaseActionError(
+            ngettext(
+                "%(count)d case of this incident is still open: resolve it or unlink it first.",
+                "%(count)d cases of this incident are still open: resolve them or unlink them first.",
+                still_open,
+            )
+            % {"count": still_open}
+        )
+    incident.status = Incident.IncidentStatus.RESOLVED
+    incident.resolved_at = timezone.now()
+    incident.save(update_fields=["status", "resolved_at"])
+    return incident
+
+
+@transaction.atomic
 def case_link_incident(*, case_id: int, incident_id: int | None, user: User) -> Case:
     """Attach a case to an incident (or detach it with ``None``); the priority follows."""
     case = _lock(case_id)
@@ -425,3 +468,53 @@ def case_contact_record(*, case_id: int, user: User, channel: str, outcome: str)
     case = _lock(case_id)
     _require_work(user, case)
     return _event(case, CaseEvent.Kind.CONTACT, Actor.staff(user), f"{CONTACT_CHANNELS[channel]}: {outcome.strip()}")
+
+
+# --- case studies ----------------------------------------------------------------------------
+
+STUDY_FIELDS = ("title", "outcome", "summary", "root_cause", "what_worked", "what_to_change")
+
+
+def case_study_source(*, case: Case | None = None, incident: Incident | None = None) -> tuple[str, str]:
+    """The cause and label of what a case study is written from; refused unless it is over."""
+    if case is not None:
+        if case.status not in (Status.RESOLVED, Status.CLOSED):
+            raise CaseActionError(_("Write the case study once the case is resolved: its outcome is not known yet."))
+        return case.cause, _("Case #%(id)d · %(account)s") % {"id": case.pk, "account": case.account.number}
+    if incident is not None:
+        if incident.status != Incident.IncidentStatus.RESOLVED:
+            raise CaseActionError(
+                _("Write the case study once the incident is resolved: its outcome is not known yet.")
+            )
+        return incident.cause, _("Incident #%(id)d · %(title)s") % {"id": incident.pk, "title": incident.title}
+    raise CaseActionError(_("A case study is written from a resolved case or incident: open it from there."))
+
+
+@transaction.atomic
+def case_study_create(
+    *, user: User, values: dict[str, str], case: Case | None = None, incident: Incident | None = None
+) -> CaseStudy:
+    if not user.has_perm("casework.add_casestudy"):
+        raise PermissionDenied(_("Only team leads write case studies."))
+    cause, label = case_study_source(case=case, incident=incident)
+    return CaseStudy.objects.create(
+        **{name: values[name].strip() for name in STUDY_FIELDS},
+        cause=cause,
+        case=case,
+        incident=incident,
+        source_label=label,
+        author=user,
+        author_name=user.get_full_name() or user.username,
+    )
+
+
+@transaction.atomic
+def case_study_update(*, study_id: int, user: User, values: dict[str, str]) -> CaseStudy:
+    if not user.has_perm("casework.change_casestudy"):
+        raise PermissionDenied(_("Only team leads edit case studies."))
+    study = CaseStudy.objects.select_for_update().get(pk=study_id)
+    for name in STUDY_FIELDS:
+        setattr(study, name, values[name].strip())
+    study.updated_at = timezone.now()
+    study.save()
+    return study

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from casework import views
+from casework import drill_views, study_views, views
 
 app_name = "casework"
 
@@ -14,6 +14,13 @@ urlpatterns = [
     path("incidents/new/", views.incident_new, name="incident_new"),
     path("incidents/<int:pk>/", views.incident_detail, name="incident"),
     path("incidents/<int:pk>/redrive/", views.incident_redrive, name="incident_redrive"),
+    path("incidents/<int:pk>/resolve/", views.incident_resolve_view, name="incident_resolve"),
+    path("drills/", drill_views.drill_list, name="drills"),
+    path("drills/new/", drill_views.drill_new, name="drill_new"),
+    path("drills/<int:pk>/", drill_views.drill_detail, name="drill"),
+    path("drills/<int:pk>/end/", drill_views.drill_end_view, name="drill_end"),
+    path("drills/<int:pk>/purge/", drill_views.drill_purge_view, name="drill_purge"),
+    path("playbooks/<str:cause>/", study_views.playbook, name="playbook"),
     path("<int:pk>/", views.case_detail, name="detail"),
     path("<int:pk>/move/<str:move>/", views.case_move, name="move"),
     path("<int:pk>/take/", views.case_take, name="take"),

@@ -34,6 +34,7 @@ from casework.services import (
     case_transition,
     cases_assign,
     incident_create,
+    incident_resolve,
 )
 from casework.tables import CaseTable
 from portal.exports import export_response
@@ -327,6 +328,19 @@ def incident_redrive(request: HttpRequest, pk: int) -> HttpResponse:
         Incident.objects.filter(pk=incident.pk).update(status=Incident.IncidentStatus.FIXED)
     messages.success(request, _("Re-drive started for %(count)d accounts.") % {"count": batch.total})
     return redirect(batch)
+
+
+@require_POST
+@permission_required("casework.add_incident", raise_exception=True)
+def incident_resolve_view(request: HttpRequest, pk: int) -> HttpResponse:
+    incident = get_object_or_404(Incident, pk=pk)
+    try:
+        incident_resolve(incident_id=incident.pk, user=staff_user(request))
+    except CaseActionError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Incident resolved. Write down what the organisation learnt while it is fresh."))
+    return redirect(incident)
 
 
 @require_POST

@@ -39,6 +39,8 @@ _COMMON = (
     "casework.view_incident",
     "casework.view_playbook",
     "casework.view_playbookstep",
+    "casework.view_drill",
+    "casework.view_casestudy",
     "casework.work_case",
 )
 _SERVICE = ("accounts.verify_loanaccount",)
@@ -82,7 +84,17 @@ TEAM_LEAD = Role(
     group_name="Team lead",
     label=_("Team lead"),
     description=_("Leads one or more departments: assigns cases on the board, runs drills, reads the reports."),
-    permissions=(*_COMMON, *_SERVICE, *_TECH, *_CREDIT, "casework.assign_case", "casework.add_incident"),
+    permissions=(
+        *_COMMON,
+        *_SERVICE,
+        *_TECH,
+        *_CREDIT,
+        "casework.assign_case",
+        "casework.add_incident",
+        "casework.run_drill",
+        "casework.add_casestudy",
+        "casework.change_casestudy",
+    ),
 )
 AUDITOR = Role(
     slug="auditor",

@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/core/events", core_events, name="core_events"),
     path("activate/<str:token>/", activate, name="activate"),
     path("cases/", include("casework.urls")),
+    path("casework/studies/", include("casework.study_urls")),
     path("admin/", admin.site.urls),
     path("django-rq/", include("django_rq.urls")),
 ]

@@ -85,6 +85,7 @@ class Notification(models.Model):
         QUEUED = "queued", _("Queued")
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
+        SUPPRESSED = "suppressed", _("Not sent: drill account")
 
     account = models.ForeignKey(LoanAccount, on_delete=models.CASCADE, related_name="notifications")
     medium = models.CharField(_("channel"), max_length=10, choices=Medium.choices)

@@ -42,3 +42,21 @@ def mask_email(value: str) -> str:
 @register.filter
 def state_badge_class(state: str) -> str:
     return STATE_BADGES.get(state, "badge")
+
+
+@register.filter
+def duration(seconds: float | int | None) -> str:
+    """A number of seconds for people: “45 s”, “4 min 10 s”, “2 h 05 min”, “3 d 4 h”."""
+    if seconds is None or seconds == "":
+        return "—"
+    total = round(float(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
+    return f"{secs} s"

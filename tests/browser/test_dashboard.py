@@ -24,3 +24,23 @@ def test_a_figure_leads_to_its_filtered_list(page: Page, live_server, staff_memb
     expect(page).to_have_url(f"{live_server.url}/accounts/?state=empty&empty_cause=customer_incomplete")
     expect(page.get_by_text("3 accounts match.")).to_be_visible()
     expect(page.locator("table tbody tr")).to_have_count(3)
+
+
+def test_a_lead_starts_a_drill_and_sees_its_cases_on_the_board(page: Page, live_server, staff_member) -> None:
+    staff_member("lead", roles.TEAM_LEAD, ("credit", "service", "tech"))
+    sign_in(page, live_server.url, "lead")
+    page.get_by_role("link", name="Drills").click()
+    page.get_by_role("link", name="Start a drill").click()
+    page.get_by_label("Configuration fault on a channel").check()
+    page.get_by_label("Accounts").fill("4")
+    page.get_by_label("Channel / branch").fill("Mobile app")
+    page.get_by_role("button", name="Start the drill").click()
+    expect(page.get_by_text("Drill started: 4 synthetic accounts are stuck")).to_be_visible()
+    expect(page.get_by_role("heading", name="Live report")).to_be_visible()
+
+    page.get_by_role("link", name="Drill cases on the board").click()
+    expect(page.get_by_test_id("count-tech-new")).to_have_text("4")
+    expect(page.locator(".case-card .badge-drill")).to_have_count(4)
+    # The board's default shows real cases only: the drill stays out of the real work.
+    page.goto(f"{live_server.url}/cases/board/")
+    expect(page.get_by_test_id("count-tech-new")).to_have_text("0")

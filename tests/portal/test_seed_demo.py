@@ -66,6 +66,18 @@ def test_it_can_run_twice(settings) -> None:
     assert lead.check_password("demo")
 
 
+def test_it_writes_the_seed_articles_two_cases_as_case_studies_once(settings) -> None:
+    from casework.models import CaseStudy
+
+    settings.DEBUG = True
+    for _run in range(2):
+        call_command("seed_demo", "--accounts", "0", stdout=StringIO())
+    assert sorted(CaseStudy.objects.values_list("cause", "outcome")) == [
+        ("customer_incomplete", "success"),
+        ("system_config", "problem"),
+    ]
+
+
 def test_it_refuses_to_run_in_production_without_force(settings) -> None:
     settings.DEBUG = False
     with pytest.raises(CommandError, match="refuses to run with DJANGO_DEBUG=0"):

@@ -1,9 +1,10 @@
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.demo import demo_accounts_create
 from accounts.models import LoanAccount
-from casework.demo import demo_cases_create
+from casework.demo import demo_cases_create, demo_studies_create
 from portal.services import DEMO_PASSWORD, demo_staff_ensure
 
 
@@ -44,6 +45,9 @@ class Command(BaseCommand):
         cases = demo_cases_create()
         if cases:
             self.stdout.write(f"Cases opened for empty accounts: {cases}.")
+        lead = User.objects.filter(username="lead").first()
+        if lead is not None and demo_studies_create(lead):
+            self.stdout.write("Case studies: the two of the seed article.")
 
         width = max(len(member.username) for member in staff)
         self.stdout.write(self.style.SUCCESS(f"Demo logins (password for all: {DEMO_PASSWORD}):"))

@@ -1,0 +1,100 @@
+"""Case studies: what the organisation learnt, searchable, and linked from each cause's playbook."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.models import EmptyCause
+from casework import selectors
+from casework.filters import CaseStudyFilter
+from casework.forms import CaseStudyForm
+from casework.models import Case, CaseStudy, Incident, Playbook
+from casework.services import CaseActionError, case_study_create, case_study_source, case_study_update
+from portal.http import staff_user
+
+
+@require_GET
+@permission_required("casework.view_casestudy", raise_exception=True)
+def study_list(request: HttpRequest) -> HttpResponse:
+    study_filter = CaseStudyFilter(request.GET, queryset=CaseStudy.objects.order_by("-created_at", "-id"))
+    studies = study_filter.qs if study_filter.is_valid() else CaseStudy.objects.none()
+    page = Paginator(studies, 20).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request, "casework/study_list.html", {"filter": study_filter, "page": page, "query": query.urlencode()}
+    )
+
+
+def _source(request: HttpRequest) -> tuple[Case | None, Incident | None]:
+    """The resolved case (that the user may see) or incident named in the query string."""
+    case_id, incident_id = request.GET.get("case", ""), request.GET.get("incident", "")
+    if case_id.isdigit():
+        case = get_object_or_404(Case.objects.visible_to(request.user).select_related("account"), pk=case_id)
+        return case, None
+    if incident_id.isdigit():
+        return None, get_object_or_404(Incident, pk=incident_id)
+    return None, None
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("casework.add_casestudy", raise_exception=True)
+def study_new(request: HttpRequest) -> HttpResponse:
+    case, incident = _source(request)
+    try:
+        _cause, source_label = case_study_source(case=case, incident=incident)
+    except CaseActionError as exc:
+        messages.error(request, exc.message)
+        return redirect(case or incident or "studies:list")
+    form = CaseStudyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            study = case_study_create(user=staff_user(request), values=form.cleaned_data, case=case, incident=incident)
+        except CaseActionError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, _("Case study saved. It is listed with its cause's playbook."))
+            return redirect(study)
+    return render(request, "casework/study_form.html", {"form": form, "source_label": source_label, "study": None})
+
+
+@require_GET
+@permission_required("casework.view_casestudy", raise_exception=True)
+def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    study = get_object_or_404(CaseStudy.objects.select_related("case", "incident"), pk=pk)
+    return render(request, "casework/study_detail.html", {"study": study})
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("casework.change_casestudy", raise_exception=True)
+def study_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    study = get_object_or_404(CaseStudy, pk=pk)
+    form = CaseStudyForm(request.POST or None, instance=study)
+    if request.method == "POST" and form.is_valid():
+        case_study_update(study_id=study.pk, user=staff_user(request), values=form.cleaned_data)
+        messages.success(request, _("Case study updated."))
+        return redirect(study)
+    return render(
+        request, "casework/study_form.html", {"form": form, "source_label": study.source_label, "study": study}
+    )
+
+
+@require_GET
+@permission_required("casework.view_playbook", raise_exception=True)
+def playbook(request: HttpRequest, cause: str) -> HttpResponse:
+    """One cause's checklist, with the case studies written about that cause."""
+    if cause not in EmptyCause.values:
+        raise Http404
+    book = Playbook.objects.filter(cause=cause).prefetch_related("steps").first()
+    studies = selectors.case_studies_for(cause)
+    return render(
+        request,
+        "casework/playbook.html",
+        {"playbook": book, "cause_label": EmptyCause(cause).label, "cause": cause, **studies},
+    )
