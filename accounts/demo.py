@@ -2,9 +2,10 @@
 
 ``demo_accounts_create`` writes enterprise borrowers and their credit lines spread over every
 state and every empty-card cause, with the timestamps, verification steps, tranches and audit
-history each state implies, as if the accounts had gone through ``accounts.services``. It only
-uses ``bulk_create`` so that a hundred thousand accounts load in seconds; it is deterministic
-for a given seed and number of accounts already in the database, and safe to run again.
+history each state implies, as if the accounts had gone through ``accounts.services``. It
+writes plain rows (``COPY`` on PostgreSQL, see ``portal.bulk``) so that a million accounts load
+in minutes; it is deterministic for a given seed and number of accounts already in the
+database, and safe to run again.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from django.utils import timezone
 from accounts.models import AuditEntry, Channel, Customer, EmptyCause, LoanAccount, Product, State, Tranche
 from accounts.policy import TIERS, RiskTier, Step, tranche_amounts
 from accounts.validators import CREDIT_CODE_CHARS, credit_code_check_char
+from portal.bulk import bulk_insert, insert_rows, reserve_ids
 
 # --- names and places -------------------------------------------------------------------
 
@@ -295,15 +297,23 @@ class _AccountPlan:
     tranches: list[Decimal]
 
 
-def _account(rng: random.Random, tier: str, number: str, now: datetime, is_drill: bool) -> _AccountPlan:
+def _account(
+    rng: random.Random,
+    tier: str,
+    number: str,
+    now: datetime,
+    is_drill: bool,
+    state_weights: tuple[tuple[str, int], ...] = STATE_WEIGHTS,
+    cause_weights: tuple[tuple[str, int], ...] = CAUSE_WEIGHTS,
+) -> _AccountPlan:
     """Draw one account of a customer of this tier: state, timeline, steps, limit and history."""
     window = TIERS[tier].activation_window
     window_hours = window.total_seconds() / 3600
     required = len(TIERS[tier].required_steps)
     product = _weighted(rng, PRODUCT_WEIGHTS)
     approved_limit = _approved_limit(rng, product)
-    state = _weighted(rng, STATE_WEIGHTS)
-    cause = _weighted(rng, CAUSE_WEIGHTS) if state == State.EMPTY else ""
+    state = _weighted(rng, state_weights)
+    cause = _weighted(rng, cause_weights) if state == State.EMPTY else ""
 
     history = _History()
     issued_at: datetime | None = None
@@ -367,14 +377,16 @@ def _account(rng: random.Random, tier: str, number: str, now: datetime, is_drill
 
     if state == State.APPROVED:
         created_at = now - _hours(rng, 2, 12 * 24)
+    # Issued and verifying accounts are within their window: past it, the monitor would have
+    # moved them to the empty-card state already.
     elif state == State.ISSUED:
-        t_issue = now - _hours(rng, 0.5, window_hours * 1.4)
+        t_issue = now - _hours(rng, 0.5, window_hours * 0.95)
         issue(t_issue)
         steps = _steps(rng, tier, rng.randrange(required), t_issue, now)
         created_at = t_issue - _hours(rng, 2, 72)
     elif state == State.VERIFYING:
-        t_verify = now - _hours(rng, 0.5, window_hours * 1.2)
-        t_issue = t_verify - _hours(rng, 0.2, 48)
+        t_issue = now - _hours(rng, 1, window_hours * 0.95)
+        t_verify = t_issue + (now - t_issue) * rng.uniform(0.1, 0.9)
         issue(t_issue)
         verify(t_verify)
         steps = _steps(rng, tier, rng.randrange(required), t_issue, now)
@@ -477,10 +489,23 @@ def _account(rng: random.Random, tier: str, number: str, now: datetime, is_drill
         "sms_verified_at": steps.get(Step.SMS_CODE),
         "password_set_at": steps.get(Step.PASSWORD),
         "credit_reviewed_at": steps.get(Step.CREDIT_REVIEW),
+        "credit_reviewed_by_id": None,
         "is_drill": is_drill,
         "created_at": created_at,
     }
     return _AccountPlan(fields, history.events, tranche_plan)
+
+
+# Every column of an account but its id and customer, as ``_account`` plans them.
+ACCOUNT_FIELDS = (
+    "state", "number", "product", "channel", "approved_limit", "released_limit", "empty_cause", "empty_since",
+    "state_changed_at", "version", "issued_at", "activated_at", "closed_at", "last_error_code", "sms_verified_at",
+    "password_set_at", "credit_reviewed_at", "credit_reviewed_by_id", "is_drill", "created_at",
+)  # fmt: skip
+AUDIT_COLUMNS = (
+    "account_id", "transition", "from_state", "to_state", "actor_id", "actor_name", "requested_by_id", "channel",
+    "reason", "details", "created_at",
+)  # fmt: skip
 
 
 def _next_number() -> int:
@@ -493,10 +518,31 @@ def _next_number() -> int:
     return max(NUMBER_BASE, int(highest[len(NUMBER_PREFIX) :]) if highest else 0) + 1
 
 
-def demo_accounts_create(*, count: int, seed: int = 2026, is_drill: bool = False, batch_size: int = 5000) -> int:
-    """Create `count` realistic customers+loan accounts in bulk; return how many accounts were created."""
+def demo_accounts_create(
+    *,
+    count: int,
+    seed: int = 2026,
+    is_drill: bool = False,
+    batch_size: int = 5000,
+    empty_share: float | None = None,
+    states: tuple[tuple[str, int], ...] | None = None,
+    causes: tuple[tuple[str, int], ...] | None = None,
+) -> int:
+    """Create `count` realistic customers+loan accounts in bulk; return how many accounts were created.
+
+    ``empty_share`` sets the share of accounts in the empty-card state (the demo's default is
+    about one in five, to give the board something to show; a large data set wants fewer).
+    ``states`` and ``causes`` replace the weights of states and of empty causes altogether.
+    """
     if count <= 0:
         return 0
+    state_weights = STATE_WEIGHTS
+    if empty_share is not None:
+        others = [(state, weight) for state, weight in STATE_WEIGHTS if state != State.EMPTY]
+        total = sum(weight for _state, weight in others)
+        share = min(max(empty_share, 0.0), 0.9)
+        state_weights = (*others, (State.EMPTY, round(total * share / (1 - share))))
+    state_weights = states or state_weights
     with transaction.atomic():
         rng = random.Random(seed + LoanAccount.objects.count())  # noqa: S311 - demo data, reproducible on purpose
         taken_codes = set(Customer.objects.values_list("credit_code", flat=True))
@@ -512,47 +558,53 @@ def demo_accounts_create(*, count: int, seed: int = 2026, is_drill: bool = False
                 customers.append(customer)
                 first_created = now
                 for _index in range(min(_weighted(rng, ACCOUNTS_PER_CUSTOMER), target - len(plans))):
-                    plan = _account(rng, customer.risk_tier, f"{NUMBER_PREFIX}{number:010d}", now, is_drill)
+                    plan = _account(
+                        rng,
+                        customer.risk_tier,
+                        f"{NUMBER_PREFIX}{number:010d}",
+                        now,
+                        is_drill,
+                        state_weights,
+                        causes or CAUSE_WEIGHTS,
+                    )
                     number += 1
                     plans.append((customer, plan))
                     first_created = min(first_created, plan.fields["created_at"])
                 customer.created_at = first_created - _hours(rng, 1, 20 * 24)
-            Customer.objects.bulk_create(customers, batch_size=batch_size)
-            # Built only now, with the ids bulk_create set: plain ids are cheaper than instances.
-            accounts = [LoanAccount(customer_id=customer.pk, **plan.fields) for customer, plan in plans]
-            LoanAccount.objects.bulk_create(accounts, batch_size=batch_size)
-            Tranche.objects.bulk_create(
-                (
-                    Tranche(
-                        account_id=account.pk,
-                        sequence=sequence,
-                        amount=amount,
-                        status=Tranche.Status.RELEASED if sequence == 1 else Tranche.Status.PLANNED,
-                        released_at=account.activated_at if sequence == 1 else None,
+            bulk_insert(Customer, customers, with_ids=True)
+            # Plain rows, with ids taken now: a million model instances would cost minutes.
+            account_ids = reserve_ids(LoanAccount, len(plans))
+            insert_rows(
+                LoanAccount,
+                ("id", "customer_id", *ACCOUNT_FIELDS),
+                [
+                    (pk, customer.pk, *(plan.fields[name] for name in ACCOUNT_FIELDS))
+                    for pk, (customer, plan) in zip(account_ids, plans, strict=True)
+                ],
+            )
+            insert_rows(
+                Tranche,
+                ("account_id", "sequence", "amount", "status", "released_at"),
+                [
+                    (
+                        pk,
+                        sequence,
+                        amount,
+                        Tranche.Status.RELEASED if sequence == 1 else Tranche.Status.PLANNED,
+                        plan.fields["activated_at"] if sequence == 1 else None,
                     )
-                    for account, (_owner, plan) in zip(accounts, plans, strict=True)
+                    for pk, (_owner, plan) in zip(account_ids, plans, strict=True)
                     for sequence, amount in enumerate(plan.tranches, start=1)
-                ),
-                batch_size=batch_size,
+                ],
             )
-            AuditEntry.objects.bulk_create(
-                (
-                    AuditEntry(
-                        account_id=account.pk,
-                        transition=action,
-                        from_state=from_state,
-                        to_state=to_state,
-                        actor_id=None,
-                        actor_name=actor,
-                        channel=channel,
-                        reason=reason,
-                        details=details,
-                        created_at=at,
-                    )
-                    for account, (_owner, plan) in zip(accounts, plans, strict=True)
+            insert_rows(
+                AuditEntry,
+                AUDIT_COLUMNS,
+                [
+                    (pk, action, from_state, to_state, None, actor, None, channel, reason, details, at)
+                    for pk, (_owner, plan) in zip(account_ids, plans, strict=True)
                     for action, from_state, to_state, at, actor, channel, reason, details in plan.events
-                ),
-                batch_size=batch_size,
+                ],
             )
-            created += len(accounts)
+            created += len(plans)
     return created

@@ -1,51 +1,170 @@
-"""Demo casework: open the cases of the demo's empty accounts and put some of them in motion."""
+"""Demo casework, in bulk: open the empty accounts' cases, put some in motion, add resolved history.
+
+Writes rows directly (``portal.bulk``), as the services would have left them, so that a
+hundred thousand cases load in seconds; it never runs on data people work with.
+"""
 
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 
 from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Mod
+from django.utils import timezone
 
-from accounts.models import EmptyCause
-from casework.models import Case, CaseStudy, Status
-from casework.services import case_transition, cases_assign, cases_open_for_empty_accounts
+from accounts.demo import CAUSE_WEIGHTS
+from accounts.models import EmptyCause, LoanAccount, State
+from casework.models import Case, CaseEvent, CaseStudy, ChecklistItem, Playbook, SlaPolicy, Status
+from casework.policy import DEPARTMENT_FOR_CAUSE, priority_of
+from casework.services import FALLBACK_SLA, cases_open_for_empty_accounts
 from portal.actors import Actor
+from portal.bulk import bulk_insert
 
 WORKERS = {"service": "service", "tech": "tech", "credit": "credit"}
+SEED = Actor.system("seed_demo", "job")
+# How long after opening a case was first assigned, in minutes: most quickly, some slowly.
+ASSIGN_DELAYS = (10, 25, 45, 90, 240, 600)
+CHUNK = 5000
 
 
-def demo_cases_create(*, seed: int = 2026) -> int:
-    """Open missing cases, then assign about half of the new ones and start or park some."""
-    opened = cases_open_for_empty_accounts(actor=Actor.system("seed_demo", "job"))
-    if not opened:
-        return 0
-    rng = random.Random(seed)  # noqa: S311 - demo data, not security
-    lead = User.objects.filter(username="lead").first()
-    for department, username in WORKERS.items():
-        worker = User.objects.filter(username=username).first()
-        if lead is None or worker is None:
-            continue
-        new_cases = list(
-            Case.objects.filter(department_id=department, status=Status.NEW, is_drill=False).values_list(
-                "pk", flat=True
-            )
+def _people() -> tuple[User | None, dict[str, User]]:
+    users = {user.username: user for user in User.objects.filter(username__in=["lead", *WORKERS.values()])}
+    return users.get("lead"), {department: users[name] for department, name in WORKERS.items() if name in users}
+
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    return [ids[index : index + CHUNK] for index in range(0, len(ids), CHUNK)]
+
+
+def _put_in_motion(rng: random.Random, lead: User, workers: dict[str, User]) -> None:
+    """Assign about half of the new real cases to their department's worker; start or park some."""
+    now = timezone.now()
+    for department, worker in workers.items():
+        rows = list(
+            Case.objects.filter(department_id=department, status=Status.NEW, is_drill=False)
+            .order_by("pk")
+            .values_list("pk", "opened_at")
         )
-        chosen = [pk for pk in new_cases if rng.random() < 0.5]
-        if not chosen:
-            continue
-        cases_assign(case_ids=chosen, assignee=worker, by=lead)
-        for pk in chosen:
-            roll = rng.random()
-            if roll < 0.6:
-                case_transition(case_id=pk, name="start", user=worker, expected_version=None)
-            if roll < 0.25:
-                case_transition(
-                    case_id=pk,
-                    name="wait_for_customer",
-                    user=worker,
-                    expected_version=None,
-                    note="Left a message with the contact person.",
+        chosen = [(pk, opened) for pk, opened in rows if rng.random() < 0.5]
+        by_delay: dict[int, list[int]] = {}
+        events = []
+        for pk, opened in chosen:
+            delay = rng.choice(ASSIGN_DELAYS)
+            if opened + timedelta(minutes=delay) > now:
+                continue
+            by_delay.setdefault(delay, []).append(pk)
+            events.append(
+                CaseEvent(
+                    case_id=pk, kind=CaseEvent.Kind.ASSIGNMENT, actor=lead, actor_name=lead.get_full_name(),
+                    text=f"Assigned to {worker.get_full_name() or worker.username}.",
+                    from_status=Status.NEW, to_status=Status.ASSIGNED, created_at=opened + timedelta(minutes=delay),
                 )
+            )  # fmt: skip
+        for delay, ids in by_delay.items():
+            for chunk in _chunks(ids):
+                # Straight to the table: the status machine is for people, this is loaded history.
+                Case.objects.filter(pk__in=chunk).update(
+                    status=Status.ASSIGNED,
+                    assignee=worker,
+                    first_assigned_at=F("opened_at") + timedelta(minutes=delay),
+                    version=F("version") + 1,
+                )
+        bulk_insert(CaseEvent, events)
+        assigned = [pk for ids in by_delay.values() for pk in ids]
+        started = [pk for pk in assigned if rng.random() < 0.6]
+        parked = [pk for pk in started if rng.random() < 0.4]
+        for chunk in _chunks(started):
+            Case.objects.filter(pk__in=chunk).update(status=Status.IN_PROGRESS, version=F("version") + 1)
+        for chunk in _chunks(parked):
+            Case.objects.filter(pk__in=chunk).update(
+                status=Status.WAITING_CUSTOMER, sla_paused_at=now - timedelta(hours=2), version=F("version") + 1
+            )
+
+
+def demo_history_create(count: int, *, seed: int = 2026) -> int:
+    """``count`` closed cases on active accounts: problems fixed in the past, with their times.
+
+    They feed the figures that look back (time to resolution, the team's pace). Accounts are
+    taken evenly over the active ones; each case resolved when its account activated.
+    """
+    if count <= 0:
+        return 0
+    rng = random.Random(seed)  # noqa: S311 - demo data, reproducible on purpose
+    lead, workers = _people()
+    slas = {policy.priority: (policy.time_to_assign, policy.time_to_resolve) for policy in SlaPolicy.objects.all()}
+    playbooks = {playbook.cause: list(playbook.steps.all()) for playbook in Playbook.objects.prefetch_related("steps")}
+    active = LoanAccount.objects.filter(state=State.ACTIVE, is_drill=False, activated_at__isnull=False)
+    total = active.count()
+    if not total:
+        return 0
+    # Every stride-th active account, chosen in the database: only the rows needed travel.
+    stride = max(1, total // count)
+    chosen = (
+        active.alias(slot=Mod("id", stride))
+        .filter(slot=0)
+        .order_by("pk")
+        .values_list("pk", "activated_at", "approved_limit", "customer__risk_tier")
+    )
+    now = timezone.now()
+    created = after_pk = 0
+    with transaction.atomic():
+        while created < count:
+            rows = list(chosen.filter(pk__gt=after_pk)[: min(CHUNK, count - created)])
+            if not rows:
+                break
+            after_pk = rows[-1][0]
+            cases, checklist, events = [], [], []
+            for account_id, resolved, limit, tier in rows:
+                cause = rng.choices([c for c, _w in CAUSE_WEIGHTS], [w for _c, w in CAUSE_WEIGHTS])[0]
+                department = DEPARTMENT_FOR_CAUSE[cause]
+                priority = priority_of(tier, limit)
+                to_assign, to_resolve = slas.get(priority, FALLBACK_SLA)
+                opened = resolved - timedelta(hours=rng.uniform(0.5, 96))
+                assigned = opened + (resolved - opened) * rng.uniform(0.02, 0.3)
+                worker = workers.get(department)
+                closed = resolved + timedelta(days=1)
+                case = Case(
+                    account_id=account_id, cause=cause, department_id=department, priority=priority,
+                    status=Status.CLOSED if closed < now else Status.RESOLVED, assignee=worker,
+                    opened_at=opened, first_assigned_at=assigned, resolved_at=resolved,
+                    closed_at=closed if closed < now else None, assign_due_at=opened + to_assign,
+                    resolve_due_at=opened + to_resolve, version=4,
+                )  # fmt: skip
+                cases.append(case)
+            bulk_insert(Case, cases, with_ids=True)
+            for case in cases:
+                checklist += [
+                    ChecklistItem(case=case, position=step.position, text=step.text, done_at=case.resolved_at)
+                    for step in playbooks.get(case.cause, [])
+                ]
+                label = EmptyCause(case.cause).label
+                events += [
+                    CaseEvent(case=case, kind=CaseEvent.Kind.OPENED, actor_name=SEED.name, to_status=Status.NEW,
+                              text=f"Opened: the account went to the empty-card state ({label}).",
+                              created_at=case.opened_at),
+                    CaseEvent(case=case, kind=CaseEvent.Kind.ASSIGNMENT, actor=lead,
+                              actor_name=lead.get_full_name() if lead else SEED.name, from_status=Status.NEW,
+                              to_status=Status.ASSIGNED, text="Assigned.", created_at=case.first_assigned_at),
+                    CaseEvent(case=case, kind=CaseEvent.Kind.STATUS, actor_name="core-banking",
+                              from_status=Status.ASSIGNED, to_status=Status.RESOLVED,
+                              text="Resolved: the account is active.", created_at=case.resolved_at),
+                ]  # fmt: skip
+            bulk_insert(ChecklistItem, checklist)
+            bulk_insert(CaseEvent, events)
+            created += len(cases)
+    return created
+
+
+def demo_cases_create(*, seed: int = 2026, history: int = 0) -> int:
+    """Open missing cases, put about half of the new ones in motion, and add ``history`` closed ones."""
+    opened = cases_open_for_empty_accounts(actor=SEED)
+    lead, workers = _people()
+    if opened and lead is not None:
+        _put_in_motion(random.Random(seed), lead, workers)  # noqa: S311 - demo data
+    demo_history_create(history, seed=seed)
     return opened
 
 

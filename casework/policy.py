@@ -20,7 +20,10 @@ LARGE_LINE = Decimal("3000000")  # ¥3 M
 
 def priority_for(account: LoanAccount, *, incident: bool = False) -> int:
     """P1 for the biggest or riskiest lines (and incidents), down to P4 for small low-risk ones."""
-    tier, limit = account.customer.risk_tier, account.approved_limit
+    return priority_of(account.customer.risk_tier, account.approved_limit, incident=incident)
+
+
+def priority_of(tier: str, limit: Decimal, *, incident: bool = False) -> int:
     if incident or limit >= BIG_LINE or (tier == RiskTier.HIGH and limit >= LARGE_LINE):
         return 1
     if limit >= LARGE_LINE or tier == RiskTier.HIGH:

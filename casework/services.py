@@ -34,6 +34,7 @@ from casework.models import (
 )
 from casework.policy import DEPARTMENT_FOR_CAUSE, may_assign, may_work, priority_for
 from portal.actors import Actor
+from portal.bulk import bulk_insert
 from portal.models import Department
 
 # Used when an admin has removed a priority's SLA row: better a sensible clock than none.
@@ -404,7 +405,7 @@ def cases_open_for_empty_accounts(*, actor: Actor, batch_size: int = 2000) -> in
 
     playbooks = {playbook.cause: list(playbook.steps.all()) for playbook in Playbook.objects.prefetch_related("steps")}
     slas = {priority: _sla(priority) for priority in (1, 2, 3, 4)}
-    created = 0
+    created = after_pk = 0
     missing = (
         LoanAccount.objects.filter(state=State.EMPTY)
         .exclude(Exists(Case.objects.open().filter(account=OuterRef("pk"), cause=OuterRef("empty_cause"))))
@@ -412,9 +413,10 @@ def cases_open_for_empty_accounts(*, actor: Actor, batch_size: int = 2000) -> in
         .order_by("pk")
     )
     while True:
-        accounts = list(missing[:batch_size])
+        accounts = list(missing.filter(pk__gt=after_pk)[:batch_size])
         if not accounts:
             return created
+        after_pk = accounts[-1].pk
         with transaction.atomic():
             cases = []
             for account in accounts:
@@ -433,23 +435,29 @@ def cases_open_for_empty_accounts(*, actor: Actor, batch_size: int = 2000) -> in
                         is_drill=account.is_drill,
                     )
                 )
-            Case.objects.bulk_create(cases)
-            ChecklistItem.objects.bulk_create(
-                ChecklistItem(case=case, position=step.position, text=step.text)
-                for case in cases
-                for step in playbooks.get(case.cause, [])
+            bulk_insert(Case, cases, with_ids=True)
+            bulk_insert(
+                ChecklistItem,
+                [
+                    ChecklistItem(case=case, position=step.position, text=step.text)
+                    for case in cases
+                    for step in playbooks.get(case.cause, [])
+                ],
             )
-            CaseEvent.objects.bulk_create(
-                CaseEvent(
-                    case=case,
-                    kind=CaseEvent.Kind.OPENED,
-                    actor_name=actor.name,
-                    text=_("Opened: the account went to the empty-card state (%(cause)s).")
-                    % {"cause": EmptyCause(case.cause).label},
-                    to_status=Status.NEW,
-                    created_at=case.opened_at,
-                )
-                for case in cases
+            bulk_insert(
+                CaseEvent,
+                [
+                    CaseEvent(
+                        case=case,
+                        kind=CaseEvent.Kind.OPENED,
+                        actor_name=actor.name,
+                        text=_("Opened: the account went to the empty-card state (%(cause)s).")
+                        % {"cause": EmptyCause(case.cause).label},
+                        to_status=Status.NEW,
+                        created_at=case.opened_at,
+                    )
+                    for case in cases
+                ],
             )
         created += len(cases)
 

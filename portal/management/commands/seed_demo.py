@@ -1,11 +1,17 @@
+import time
+
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.demo import demo_accounts_create
 from accounts.models import LoanAccount
-from casework.demo import demo_cases_create, demo_studies_create
+from casework.demo import demo_cases_create, demo_history_create, demo_studies_create
+from casework.models import Case
 from portal.services import DEMO_PASSWORD, demo_staff_ensure
+
+# With --cases, this share of the cases are the open cases of empty accounts.
+OPEN_SHARE = 0.6
 
 
 class Command(BaseCommand):
@@ -24,6 +30,17 @@ class Command(BaseCommand):
             help="How many (non-drill) demo loan accounts there should be (default 200).",
         )
         parser.add_argument(
+            "--cases",
+            type=int,
+            default=None,
+            metavar="M",
+            help=(
+                "How many (non-drill) cases there should be. Without it every empty account gets its open case and "
+                "about one account in five is empty; with it the share of empty accounts is set so that about 60%% "
+                "of M are open cases, and closed cases from the past make up the rest."
+            ),
+        )
+        parser.add_argument(
             "--force",
             action="store_true",
             help="Run even with DJANGO_DEBUG=0 (creates logins with a known password!).",
@@ -38,13 +55,23 @@ class Command(BaseCommand):
         wanted = options["accounts"]
         if not isinstance(wanted, int) or wanted < 0:
             raise CommandError("--accounts must be 0 or more.")
+        wanted_cases = options["cases"]
+        if wanted_cases is not None and (not isinstance(wanted_cases, int) or wanted_cases < 0):
+            raise CommandError("--cases must be 0 or more.")
+        started = time.monotonic()
         staff = demo_staff_ensure()
         existing = LoanAccount.objects.filter(is_drill=False).count()
-        created = demo_accounts_create(count=wanted - existing) if wanted > existing else 0
+        empty_share = None
+        if wanted_cases is not None and wanted:
+            empty_share = min(0.2, max(0.005, OPEN_SHARE * wanted_cases / wanted))
+        created = demo_accounts_create(count=wanted - existing, empty_share=empty_share) if wanted > existing else 0
         self.stdout.write(f"Loan accounts: {existing + created} ({created} created now).")
-        cases = demo_cases_create()
-        if cases:
-            self.stdout.write(f"Cases opened for empty accounts: {cases}.")
+        opened = demo_cases_create()
+        history = 0
+        if wanted_cases is not None:
+            history = demo_history_create(wanted_cases - Case.objects.filter(is_drill=False).count())
+        if opened or history:
+            self.stdout.write(f"Cases: {opened} opened for empty accounts, {history} closed ones from the past.")
         lead = User.objects.filter(username="lead").first()
         if lead is not None and demo_studies_create(lead):
             self.stdout.write("Case studies: the two of the seed article.")
@@ -54,3 +81,4 @@ class Command(BaseCommand):
         for member in staff:
             departments = ", ".join(member.departments) or "-"
             self.stdout.write(f"  {member.username:<{width}}  {member.role.label} ({departments})")
+        self.stdout.write(f"Done in {time.monotonic() - started:.0f} s.")
