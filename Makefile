@@ -16,7 +16,7 @@ export WEB_BIND WEB_WORKERS
 # With REDIS_URL set, that Redis is used and no embedded one is started.
 PROCESSES := $(if $(REDIS_URL),worker cron web,redis worker cron web)
 
-.PHONY: help install run test lint format clean
+.PHONY: help install run test lint format clean bench loadtest
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -47,6 +47,12 @@ run: install  ## Migrate, load demo data and start Redis, the RQ worker and the 
 
 test: install  ## Run the whole test suite (browser tests need /usr/bin/chromium).
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install  ## Measure pages and jobs at scale (BENCH_ACCOUNTS, BENCH_CASES; see README).
+	$(PY) bench/run.py
+
+loadtest: install  ## 60 s of 20 staff users against gunicorn on 127.0.0.1 (locust); needs seed_demo data.
+	$(PY) bench/loadtest.py
 
 lint: install  ## Ruff (lint and format check) and mypy.
 	$(VENV)/bin/ruff check .

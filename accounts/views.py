@@ -52,6 +52,7 @@ from accounts.tables import AccountTable
 from portal.exports import export_response
 from portal.http import redirect_back, staff_user
 from portal.selectors import redis_error
+from portal.tables import LargeQuerysetData
 
 PAGE_SIZE = 25
 REQUEST_KINDS = {
@@ -94,7 +95,7 @@ def account_list(request: HttpRequest) -> HttpResponseBase:
             [header for _field, header in CSV_COLUMNS],
             rows.iterator(chunk_size=2000),
         )
-    table = AccountTable(account_filter.qs)
+    table = AccountTable(LargeQuerysetData(account_filter.qs))
     RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
     export_query = request.GET.copy()
     export_query.pop("page", None)

@@ -39,6 +39,7 @@ from casework.services import (
 from casework.tables import CaseTable
 from portal.exports import export_response
 from portal.http import redirect_back, staff_user
+from portal.tables import LargeQuerysetData
 
 PAGE_SIZE = 25
 CASE_COLUMNS = (
@@ -65,8 +66,8 @@ def _assignee_choices(user: User) -> list[tuple[int, str]]:
 @permission_required("casework.view_case", raise_exception=True)
 def board(request: HttpRequest) -> HttpResponse:
     user = staff_user(request)
-    case_filter = CaseFilter(request.GET, queryset=selectors.visible_cases(user))
-    cases = case_filter.qs if case_filter.is_valid() else selectors.visible_cases(user).none()
+    case_filter = CaseFilter(request.GET, queryset=selectors.board_cases())
+    cases = case_filter.qs if case_filter.is_valid() else selectors.board_cases().none()
     chosen = case_filter.form.cleaned_data.get("department") if case_filter.is_valid() else None
     departments = selectors.board_departments(user, only=chosen.code if chosen else None)
     lanes = selectors.board(user, cases, departments)
@@ -92,7 +93,7 @@ def case_list(request: HttpRequest) -> HttpResponseBase:
     if request.GET.get("export") in ("csv", "xlsx") and case_filter.is_valid():
         rows = case_filter.qs.order_by("priority", "resolve_due_at", "id").values_list(*(f for f, _h in CASE_COLUMNS))
         return export_response(request.GET["export"], "cases", [h for _f, h in CASE_COLUMNS], rows.iterator(2000))
-    table = CaseTable(case_filter.qs)
+    table = CaseTable(LargeQuerysetData(case_filter.qs))
     RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
     return render(request, "casework/case_list.html", {"filter": case_filter, "table": table})
 

@@ -5,18 +5,21 @@ Every figure knows the filtered list behind it, so the page can link each number
 
 from __future__ import annotations
 
+import logging
 import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
+from django.core.cache import caches
 from django.db import connection
 from django.db.models import Aggregate, Count, DateTimeField, F, FloatField, Q, Value, When
 from django.db.models import Case as When_
 from django.db.models.functions import Extract, TruncDate
 from django.urls import reverse
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from accounts.models import AuditEntry, EmptyCause, LoanAccount, Product, State
 from accounts.policy import TIERS
@@ -24,6 +27,7 @@ from casework.models import OPEN_STATUSES, Case, Incident
 from casework.selectors import overdue_q
 from portal.models import Department
 
+log = logging.getLogger(__name__)
 TREND_DAYS = 30
 CAUSE_OF_TRANSITION = {
     "fail_activation": EmptyCause.SYSTEM_CONFIG,
@@ -362,3 +366,29 @@ def dashboard_figures(now: datetime | None = None) -> dict[str, Any]:
         "resolution_legend": [(code, DEPARTMENT_COLOURS[code]) for code in sorted(distribution)],
         "updated_at": now,
     }
+
+
+# --- the shared snapshot ---------------------------------------------------------------------
+
+SNAPSHOT_KEY = "dashboard:figures"
+# The job refreshes every minute; a snapshot outlives a missed run or two, then the page computes.
+SNAPSHOT_TTL = 5 * 60
+
+
+def figures_refresh(now: datetime | None = None) -> dict[str, Any]:
+    """Compute every figure now and share it with every web process (the periodic job)."""
+    figures = dashboard_figures(now)
+    try:
+        caches["figures"].set(SNAPSHOT_KEY, figures, SNAPSHOT_TTL)
+    except (RedisError, OSError):
+        log.warning("the dashboard snapshot could not be stored: Redis is not answering")
+    return figures
+
+
+def figures_snapshot() -> dict[str, Any]:
+    """The latest figures: the periodic job's snapshot, or computed now when there is none."""
+    try:
+        figures = caches["figures"].get(SNAPSHOT_KEY)
+    except (RedisError, OSError):
+        figures = None
+    return figures if figures is not None else figures_refresh()

@@ -28,6 +28,12 @@ class PeriodicJob:
 
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(
+        "refresh_dashboard",
+        "portal.jobs.refresh_dashboard",
+        60,
+        _("Dashboard figures: computed once a minute for everyone, so that opening the dashboard costs nothing."),
+    ),
+    PeriodicJob(
         "scan_accounts",
         "accounts.jobs.scan_accounts",
         5 * 60,

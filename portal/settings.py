@@ -135,6 +135,17 @@ RQ_QUEUES = {
 }
 RQ_SHOW_ADMIN_LINK = True
 
+# "figures" holds the dashboard's figures, computed once a minute by a periodic job and
+# shared by every web process; the default cache stays in each process's memory.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "figures": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    },
+}
+
 # --- Core banking -----------------------------------------------------------------------
 # Shared secret for the signed card-event webhook (POST /api/core/events). Without it the
 # webhook refuses every call.

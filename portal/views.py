@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from accounts.selectors import recent_batches
-from portal.dashboard import dashboard_figures
+from portal.dashboard import figures_snapshot
 from portal.reports import Week, weekly_report
 from portal.selectors import database_error, jobs_overview, periodic_status, redis_error
 
@@ -19,7 +19,7 @@ from portal.selectors import database_error, jobs_overview, periodic_status, red
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The picture at a glance; htmx re-fetches the figures every minute (the same partial)."""
-    context = {**dashboard_figures(), "periodic": periodic_status()}
+    context = {**figures_snapshot(), "periodic": periodic_status()}
     if request.headers.get("HX-Request"):
         return render(request, "portal/dashboard.html#figures", context)
     context.update({"database_error": database_error(), "redis_error": redis_error(), "overview": jobs_overview()})

@@ -38,6 +38,7 @@ def _test_settings(settings, redis_server: RedisProcess) -> Iterator[None]:
     settings.SMS_BACKEND = "accounts.sms.LocMemSmsBackend"
     settings.REDIS_URL = redis_server.url
     settings.RQ_QUEUES = {name: {**config, "URL": redis_server.url} for name, config in settings.RQ_QUEUES.items()}
+    settings.CACHES = {**settings.CACHES, "figures": {**settings.CACHES["figures"], "LOCATION": redis_server.url}}
     sms_outbox.clear()
     yield
     client = redis.Redis.from_url(redis_server.url)

@@ -34,9 +34,9 @@ def test_the_board_pins_its_query_count_for_30_and_3000_cases(client: Client, le
     client.force_login(lead)
     client.get(reverse("casework:board"))
     # session, user, menu permissions (2), roles and departments (header), the lead's departments,
-    # board departments, counts, WIP limits, first cards, assignable staff, and the filter's
-    # department and assignee choices
-    with django_assert_num_queries(14) as few:
+    # board departments, counts, WIP limits, the first cards' ids and the cards, assignable staff,
+    # and the filter's department and assignee choices
+    with django_assert_num_queries(15) as few:
         response = client.get(reverse("casework:board"))
     assert sum(cell.count for lane in response.context["lanes"] for cell in lane.cells) == 30
     for cause in EmptyCause.values:
@@ -194,7 +194,7 @@ def test_the_case_page_and_lists_pin_their_query_counts(client: Client, service,
     for url, queries in [
         (case.get_absolute_url(), 12),
         (reverse("casework:mine"), 9),
-        (reverse("casework:list"), 11),  # and the filter's department and assignee choices
+        (reverse("casework:list"), 12),  # the filter's department and assignee choices; keys, then rows
     ]:
         client.get(url)
         with django_assert_num_queries(queries):

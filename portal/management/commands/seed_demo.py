@@ -3,6 +3,7 @@ import time
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
 
 from accounts.demo import demo_accounts_create
 from accounts.models import LoanAccount
@@ -72,6 +73,11 @@ class Command(BaseCommand):
             history = demo_history_create(wanted_cases - Case.objects.filter(is_drill=False).count())
         if opened or history:
             self.stdout.write(f"Cases: {opened} opened for empty accounts, {history} closed ones from the past.")
+        if (created or history) and connection.vendor == "postgresql":
+            # Fresh statistics and visibility maps, as autovacuum would leave them later: the planner
+            # needs the first, index-only scans (deep pages) the second.
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM ANALYZE")
         lead = User.objects.filter(username="lead").first()
         if lead is not None and demo_studies_create(lead):
             self.stdout.write("Case studies: the two of the seed article.")
