@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 import django_rq
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 from redis.exceptions import RedisError
 from rq.job import Job, JobStatus
@@ -48,26 +48,30 @@ class ScanSummary:
         return {**asdict(self), "changed": self.changed}
 
 
-def _claim(tier: str, cutoff: datetime, after_pk: int, batch_size: int) -> list[tuple[int, str | None, str]]:
-    """Lock the next batch of overdue accounts (skipping rows another scan holds)."""
+def _claim(
+    tier: str, cutoff: datetime, after: tuple[datetime, int] | None, batch_size: int
+) -> list[tuple[int, datetime, str | None, str]]:
+    """Lock the next batch of overdue accounts (skipping rows another scan holds).
+
+    In issue order, from the ``account_waiting`` index: a scan reads only the accounts past
+    their window, however many accounts there are.
+    """
     last_attempt = ActivationAttempt.objects.filter(account=OuterRef("pk")).order_by("-created_at", "-id")
-    rows = (
-        LoanAccount.objects.filter(
-            state__in=(State.ISSUED, State.VERIFYING),
-            customer__risk_tier=tier,
-            issued_at__lt=cutoff,
-            pk__gt=after_pk,
-        )
-        .annotate(
-            last_result=Subquery(last_attempt.values("result")[:1]),
-            last_code=Subquery(last_attempt.values("error_code")[:1]),
-        )
-        .order_by("pk")
+    rows = LoanAccount.objects.filter(
+        state__in=(State.ISSUED, State.VERIFYING), customer__risk_tier=tier, issued_at__lt=cutoff
     )
+    if after is not None:
+        issued, pk = after
+        rows = rows.filter(Q(issued_at__gt=issued) | Q(issued_at=issued, pk__gt=pk))
+    rows = rows.annotate(
+        last_result=Subquery(last_attempt.values("result")[:1]),
+        last_code=Subquery(last_attempt.values("error_code")[:1]),
+    ).order_by("issued_at", "pk")
     if connection.features.has_select_for_update_skip_locked:
         rows = rows.select_for_update(skip_locked=True, of=("self",))
     return [
-        (pk, result, code or "") for pk, result, code in rows.values_list("pk", "last_result", "last_code")[:batch_size]
+        (pk, issued, result, code or "")
+        for pk, issued, result, code in rows.values_list("pk", "issued_at", "last_result", "last_code")[:batch_size]
     ]
 
 
@@ -77,13 +81,13 @@ def monitor_scan(*, now: datetime | None = None, batch_size: int = 500) -> ScanS
     summary = ScanSummary()
     for tier, policy in TIERS.items():
         cutoff = now - policy.activation_window
-        after_pk = 0
+        after: tuple[datetime, int] | None = None
         while True:
             with transaction.atomic():
-                batch = _claim(tier, cutoff, after_pk, batch_size)
+                batch = _claim(tier, cutoff, after, batch_size)
                 if not batch:
                     break
-                for pk, last_result, last_code in batch:
+                for pk, _issued, last_result, last_code in batch:
                     summary.examined += 1
                     failed = last_result in (
                         ActivationAttempt.Result.PERMANENT_ERROR,
@@ -110,7 +114,7 @@ def monitor_scan(*, now: datetime | None = None, batch_size: int = 500) -> ScanS
                                 summary.stalled += 1
                     except AccountActionError:
                         summary.skipped += 1  # changed meanwhile (another scan, a person, a webhook)
-                after_pk = batch[-1][0]
+                after = (batch[-1][1], batch[-1][0])
     summary.redriven = redrive_lost_activations(now=now)
     return summary
 
