@@ -536,7 +536,7 @@ def demo_accounts_create(
     """
     if count <= 0:
         return 0
-    state_weights = STATE_WEIGHTS
+    state_weights: tuple[tuple[str, int], ...] = STATE_WEIGHTS
     if empty_share is not None:
         others = [(state, weight) for state, weight in STATE_WEIGHTS if state != State.EMPTY]
         total = sum(weight for _state, weight in others)

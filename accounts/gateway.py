@@ -5,7 +5,8 @@ Two backends, chosen with ``CORE_GATEWAY`` in settings:
 * ``simulated`` (default): deterministic for a given seed, with fault injection read from the
   database (``SimulatorFault`` rows, edited in the admin or with ``manage.py simulate_fault``):
   a failure rate per product or channel, timeouts, extra latency, and the named
-  ``configuration_fault`` scenario that fails every activation on one channel.
+  ``configuration_fault`` scenario that fails every activation on one channel. A batch asks
+  for ``get_gateway(for_batch=True)``: the faults are then read once for its many calls.
 * ``http``: a JSON API of a real core-banking system, with timeouts and retries on 5xx and
   timeouts only.
 
@@ -19,13 +20,17 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
+
+if TYPE_CHECKING:
+    from accounts.models import SimulatorFault
 
 
 class GatewayError(Exception):
@@ -68,27 +73,47 @@ def _draw(seed: str, *parts: object) -> float:
 
 
 class SimulatedGateway:
-    """Deterministic stand-in for core banking, for demos, tests and drills."""
+    """Deterministic stand-in for core banking, for demos, tests and drills.
 
-    def __init__(self, seed: str | None = None) -> None:
+    Without ``faults`` every call reads the active ``SimulatorFault`` rows, so a fault switched
+    on in the admin applies at once; with ``faults`` (``preloaded()``, for a batch that calls
+    many times in one transaction) the calls use those rows and query nothing.
+    """
+
+    def __init__(self, seed: str | None = None, *, faults: Sequence[SimulatorFault] | None = None) -> None:
         self.seed = seed or settings.CORE_GATEWAY_SEED
+        self.faults = list(faults) if faults is not None else None
 
-    def _faults(self, product: str, channel: str) -> list[object]:
+    @classmethod
+    def preloaded(cls, seed: str | None = None) -> SimulatedGateway:
+        """A gateway holding the faults active now: one query, however many calls follow."""
         from accounts.models import SimulatorFault
 
-        return list(SimulatorFault.objects.active_for(product=product, channel=channel))
+        return cls(seed, faults=list(SimulatorFault.objects.filter(active=True)))
+
+    def _faults(self, product: str, channel: str) -> list[SimulatorFault]:
+        if self.faults is None:
+            from accounts.models import SimulatorFault
+
+            return list(SimulatorFault.objects.active_for(product=product, channel=channel))
+        # The same rule as ``SimulatorFaultQuerySet.active_for``, in the same (name) order.
+        return [
+            fault
+            for fault in self.faults
+            if fault.active and fault.product in ("", product) and fault.channel in ("", channel)
+        ]
 
     def activate_card(self, account_number: str, *, product: str, channel: str, attempt: int) -> None:
         for fault in self._faults(product, channel):
-            if fault.latency_ms:  # type: ignore[attr-defined]
-                time.sleep(fault.latency_ms / 1000)  # type: ignore[attr-defined]
-            if fault.scenario == "configuration_fault":  # type: ignore[attr-defined]
+            if fault.latency_ms:
+                time.sleep(fault.latency_ms / 1000)
+            if fault.scenario == "configuration_fault":
                 raise PermanentGatewayError(
                     "CFG-CHANNEL-MISSING", f"product {product} is not configured on channel {channel}"
                 )
-            if _draw(self.seed, "timeout", account_number, attempt) < fault.timeout_rate:  # type: ignore[attr-defined]
+            if _draw(self.seed, "timeout", account_number, attempt) < fault.timeout_rate:
                 raise TransientGatewayError("CB-TIMEOUT", "core banking did not answer in time")
-            if _draw(self.seed, "fail", account_number) < fault.failure_rate:  # type: ignore[attr-defined]
+            if _draw(self.seed, "fail", account_number) < fault.failure_rate:
                 raise PermanentGatewayError("CB-4031", "card activation refused by core banking")
 
     def card_status(self, account_number: str) -> CardStatus:
@@ -178,5 +203,15 @@ def _backend_class(name: str) -> type:
         raise ImproperlyConfigured(f"CORE_GATEWAY={name!r} is not a gateway; use simulated or http.") from None
 
 
-def get_gateway() -> Gateway:
-    return _backend_class(settings.CORE_GATEWAY)()
+def get_gateway(*, for_batch: bool = False) -> Gateway:
+    """The configured backend.
+
+    ``for_batch``: the caller is about to make many calls in one transaction (a reactivation
+    batch's micro-batch), so the simulated backend reads its faults once, now; a fault switched
+    on meanwhile applies from the next micro-batch. The HTTP backend is the same either way.
+    """
+    backend = _backend_class(settings.CORE_GATEWAY)
+    if for_batch and issubclass(backend, SimulatedGateway):
+        return backend.preloaded()
+    gateway: Gateway = backend()
+    return gateway

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 import django_rq
 from django.db import connection, transaction
@@ -70,7 +71,7 @@ def _claim(
     if connection.features.has_select_for_update_skip_locked:
         rows = rows.select_for_update(skip_locked=True, of=("self",))
     return [
-        (pk, issued, result, code or "")
+        (pk, cast(datetime, issued), result, code or "")  # issued: the filter asks for issued_at
         for pk, issued, result, code in rows.values_list("pk", "issued_at", "last_result", "last_code")[:batch_size]
     ]
 

@@ -7,7 +7,8 @@ hundred thousand cases load in seconds; it never runs on data people work with.
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import cast
 
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -117,7 +118,8 @@ def demo_history_create(count: int, *, seed: int = 2026) -> int:
                 break
             after_pk = rows[-1][0]
             cases, checklist, events = [], [], []
-            for account_id, resolved, limit, tier in rows:
+            for account_id, activated, limit, tier in rows:
+                resolved = cast(datetime, activated)  # the query asks for activated accounts only
                 cause = rng.choices([c for c, _w in CAUSE_WEIGHTS], [w for _c, w in CAUSE_WEIGHTS])[0]
                 department = DEPARTMENT_FOR_CAUSE[cause]
                 priority = priority_of(tier, limit)
@@ -147,10 +149,11 @@ def demo_history_create(count: int, *, seed: int = 2026) -> int:
                               created_at=case.opened_at),
                     CaseEvent(case=case, kind=CaseEvent.Kind.ASSIGNMENT, actor=lead,
                               actor_name=lead.get_full_name() if lead else SEED.name, from_status=Status.NEW,
-                              to_status=Status.ASSIGNED, text="Assigned.", created_at=case.first_assigned_at),
+                              to_status=Status.ASSIGNED, text="Assigned.",
+                              created_at=cast(datetime, case.first_assigned_at)),
                     CaseEvent(case=case, kind=CaseEvent.Kind.STATUS, actor_name="core-banking",
                               from_status=Status.ASSIGNED, to_status=Status.RESOLVED,
-                              text="Resolved: the account is active.", created_at=case.resolved_at),
+                              text="Resolved: the account is active.", created_at=cast(datetime, case.resolved_at)),
                 ]  # fmt: skip
             bulk_insert(ChecklistItem, checklist)
             bulk_insert(CaseEvent, events)

@@ -264,10 +264,10 @@ class Case(ConcurrentTransitionMixin, models.Model):
         indexes = [
             # The board's cells in card order (real cases; drill cases are few and scanned).
             models.Index(
-                fields=["department", "status", "priority", "resolve_due_at", "id"],
+                # resolved_at last: the counts of the board's "resolved" column read the index alone.
+                fields=["department", "status", "priority", "resolve_due_at", "id", "resolved_at"],
                 name="case_board_cards",
                 condition=Q(is_drill=False),
-                include=["resolved_at"],  # the counts read the index alone (PostgreSQL)
             ),
             models.Index(fields=["assignee", "status"], name="case_assignee"),
             models.Index(fields=["status", "resolve_due_at"], name="case_due"),

@@ -7,13 +7,14 @@ comment and tick the playbook. Every move checks the version the person was look
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import timedelta
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -169,23 +170,63 @@ def case_open_for_account(*, account: LoanAccount, cause: str, actor: Actor) -> 
 
 def cases_resolve_for_account(*, account: LoanAccount, actor: Actor, text: str) -> int:
     """Resolve every open case of an account that no longer needs them (active or closed)."""
-    resolved = 0
-    for case in Case.objects.open().filter(account=account).select_for_update(of=("self",)):
-        from_status = case.status
+    return cases_resolve_for_accounts(account_ids=[account.pk], actor=actor, text=text)
+
+
+def _case_values(case: Case) -> dict[str, Any]:
+    return {field.attname: getattr(case, field.attname) for field in Case._meta.concrete_fields}
+
+
+def cases_resolve_for_accounts(*, account_ids: Collection[int], actor: Actor, text: str) -> int:
+    """Resolve every open case of these accounts, each with its timeline entry; settle their incidents.
+
+    A constant number of queries however many accounts (a reactivation batch resolves its
+    micro-batch's cases at once): the open cases are locked in one query, ``Case.resolve``
+    runs on each (the SLA clock stays in the model), then one update, one insert of the
+    timeline entries and one update of the incidents. Called inside the accounts' transaction.
+    """
+    cases = list(Case.objects.open().filter(account_id__in=account_ids).select_for_update(of=("self",)).order_by("pk"))
+    if not cases:
+        return 0
+    changed: set[str] = set()
+    events = []
+    for case in cases:
+        before, from_status = _case_values(case), case.status
         case.resolve()
-        _save(case)
-        _event(case, CaseEvent.Kind.STATUS, actor, text, from_status=from_status, to_status=case.status)
-        resolved += 1
-        if case.incident_id:
-            _incident_settle(case.incident_id)
-    return resolved
+        case.version += 1
+        changed.update(name for name, value in _case_values(case).items() if before[name] != value)
+        events.append(
+            CaseEvent(
+                case=case,
+                kind=CaseEvent.Kind.STATUS,
+                actor=actor.user,
+                actor_name=actor.name,
+                text=text,
+                from_status=from_status,
+                to_status=case.status,
+            )
+        )
+    from accounts.services import bulk_save_fields  # not at the top: accounts.services imports this module
+
+    bulk_save_fields(cases, sorted(changed))
+    for case in cases:  # saved: a later save() of these instances is not a concurrent change
+        case._update_initial_state()
+    CaseEvent.objects.bulk_create(events)
+    incidents_settle({case.incident_id for case in cases if case.incident_id})
+    return len(cases)
 
 
-def _incident_settle(incident_id: int) -> None:
-    """A fixed incident whose re-drive has activated its last open case is resolved."""
-    Incident.objects.filter(pk=incident_id, status=Incident.IncidentStatus.FIXED).exclude(
-        cases__status__in=OPEN_STATUSES
-    ).update(status=Incident.IncidentStatus.RESOLVED, resolved_at=timezone.now())
+def incidents_settle(incident_ids: Collection[int] | QuerySet[Any, Any]) -> int:
+    """Resolve those fixed incidents whose re-drive has left no open case (one update).
+
+    Also run when a reactivation batch finishes: two workers resolving an incident's last
+    cases at the same time each still see the other's cases open until it commits.
+    """
+    return (
+        Incident.objects.filter(pk__in=incident_ids, status=Incident.IncidentStatus.FIXED)
+        .exclude(cases__status__in=OPEN_STATUSES)
+        .update(status=Incident.IncidentStatus.RESOLVED, resolved_at=timezone.now())
+    )
 
 
 # --- people working a case -------------------------------------------------------------------

@@ -27,7 +27,7 @@ def reserve_ids(model: type[models.Model], count: int) -> list[int]:
     """
     connection = connections[DEFAULT_DB_ALIAS]
     table = model._meta.db_table
-    column = model._meta.pk.column  # type: ignore[union-attr]
+    column = str(model._meta.pk.column)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
@@ -36,7 +36,7 @@ def reserve_ids(model: type[models.Model], count: int) -> list[int]:
             return [row[0] for row in cursor.fetchall()]
         quote = connection.ops.quote_name
         cursor.execute(f"SELECT COALESCE(MAX({quote(column)}), 0) FROM {quote(table)}")  # noqa: S608 - our names
-        highest = cursor.fetchone()[0]
+        highest = int(cursor.fetchone()[0])
         return list(range(highest + 1, highest + 1 + count))
 
 
@@ -51,9 +51,9 @@ def _copy(model: type[models.Model], fields: Sequence[models.Field[Any, Any]], r
     convert: list[Callable[[Any], Any] | None] = [
         _to_json if isinstance(field, models.JSONField) else None for field in fields
     ]
-    columns = ", ".join(quote(field.column) for field in fields)
+    columns = ", ".join(quote(str(field.column)) for field in fields)
     statement = f"COPY {quote(model._meta.db_table)} ({columns}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:  # type: ignore[attr-defined]
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         if not any(convert):
             for row in rows:
                 copy.write_row(row)

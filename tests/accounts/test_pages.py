@@ -58,7 +58,7 @@ def test_a_deep_page_keeps_the_order_and_a_large_count_is_an_estimate(client: Cl
     client.force_login(lead)
     bulk_accounts(60)
     everything = [row.number for row in LoanAccount.objects.order_by("-state_changed_at", "-id")]
-    response = client.get(reverse("accounts:list"), {"page": 3, "sort": "-state_changed_at"})
+    response = client.get(reverse("accounts:list") + "?page=3&sort=-state_changed_at")
     assert listed(response) == everything[50:60]
     assert "60 accounts match." in response.content.decode()
     if connection.vendor == "postgresql":
