@@ -408,6 +408,15 @@ def main() -> int:
         run_checked([sys.executable, "manage.py", "collectstatic", "--noinput"], env, "collectstatic", timeout=300)
         if own_redis:
             stack.enter_context(embedded_redis(work / "redis"))
+        # In production the periodic job keeps the dashboard's snapshot fresh (every minute, for
+        # five): compute it once here, as it would be before anyone opens the dashboard.
+        print("Computing the dashboard's figures, as the periodic job does...", flush=True)
+        run_checked(
+            [sys.executable, "manage.py", "run_periodic", "refresh_dashboard"],
+            env,
+            "the dashboard snapshot",
+            timeout=300,
+        )
 
         log = work / "gunicorn.log"
         url = stack.enter_context(gunicorn(free_port(), workers, env, log))

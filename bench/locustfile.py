@@ -15,7 +15,8 @@ statistics of all other requests start afresh: the page rows and the Aggregated 
 desk at work; the sign-in rows keep their figures (failures included) but are not in Aggregated.
 
 Environment: ``LOADTEST_SAMPLE`` (required), ``LOADTEST_PASSWORD`` (default ``demo``),
-``LOADTEST_WAIT`` think time between a user's requests, ``"min,max"`` seconds (default ``0.5,2``).
+``LOADTEST_WAIT`` think time between a user's requests, ``"min,max"`` seconds (default ``2,8``:
+a person reads a page before the next click).
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def pick[T](items: Sequence[T]) -> T:
 
 def _wait_range() -> tuple[float, float]:
     """Think time between two requests of one user, from ``LOADTEST_WAIT`` ("min,max" seconds)."""
-    low, _comma, high = os.environ.get("LOADTEST_WAIT", "0.5,2").partition(",")
+    low, _comma, high = os.environ.get("LOADTEST_WAIT", "2,8").partition(",")
     return float(low), float(high or low)
 
 

@@ -167,8 +167,8 @@ def measure_pages(requests: int) -> dict[str, dict[str, Any]]:
     from django.contrib.auth.models import User
     from django.test import Client
 
-    settings.DEBUG = False
-    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    if settings.DEBUG:
+        raise SystemExit("The bench measures production settings: DEBUG must be off (see _production_settings).")
     ours, admin = Client(), Client()
     ours.force_login(User.objects.get(username="lead"))
     admin.force_login(User.objects.get(username="admin"))
@@ -224,6 +224,22 @@ def measure_anomaly() -> float:
 
 def _child_env() -> dict[str, str]:
     return {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "PYTHONPATH": str(ROOT)}
+
+
+def _production_settings() -> None:
+    """Measure what production runs: DEBUG off (template debugging, query logging and all).
+
+    Plain HTTP on loopback and the test client's host name, so no HTTPS redirect or secure
+    cookies; a throwaway secret key unless one is set. Worker and web processes inherit it.
+    """
+    os.environ.update(
+        DJANGO_DEBUG="0",
+        DJANGO_SECRET_KEY=os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(60),
+        DJANGO_ALLOWED_HOSTS="testserver,127.0.0.1",
+        DJANGO_SECURE_SSL_REDIRECT="0",
+        DJANGO_SECURE_COOKIES="0",
+        DJANGO_HSTS_SECONDS="0",
+    )
 
 
 def _rss_mb(pid: int) -> float:
@@ -337,14 +353,7 @@ def measure_web_rss(urls: list[str]) -> float:
     session["_auth_user_hash"] = lead.get_session_auth_hash()
     session.create()
     port = _free_port()
-    env = {
-        **_child_env(),
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(60),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
-        "DJANGO_SECURE_SSL_REDIRECT": "0",
-        "DJANGO_SECURE_COOKIES": "0",
-    }
+    env = _child_env()
     command = [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)  # noqa: S603
     try:
@@ -427,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
 
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    _production_settings()
     with _redis():
         import django
 

@@ -139,7 +139,13 @@ def demo_history_create(count: int, *, seed: int = 2026) -> int:
             bulk_insert(Case, cases, with_ids=True)
             for case in cases:
                 checklist += [
-                    ChecklistItem(case=case, position=step.position, text=step.text, done_at=case.resolved_at)
+                    ChecklistItem(
+                        case=case,
+                        position=step.position,
+                        text=step.text,
+                        done_at=case.resolved_at,
+                        done_by_id=case.assignee_id,
+                    )
                     for step in playbooks.get(case.cause, [])
                 ]
                 label = EmptyCause(case.cause).label

@@ -69,7 +69,7 @@ def board(request: HttpRequest) -> HttpResponse:
     case_filter = CaseFilter(request.GET, queryset=selectors.board_cases())
     cases = case_filter.qs if case_filter.is_valid() else selectors.board_cases().none()
     chosen = case_filter.form.cleaned_data.get("department") if case_filter.is_valid() else None
-    departments = selectors.board_departments(user, only=chosen.code if chosen else None)
+    departments = selectors.board_departments(user, only=chosen or None)
     lanes = selectors.board(user, cases, departments)
     query = request.GET.copy()
     query.pop("department", None)
