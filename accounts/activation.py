@@ -18,8 +18,9 @@ from django.utils.translation import gettext as _
 
 from accounts.gateway import Gateway, GatewayError, PermanentGatewayError, get_gateway
 from accounts.models import ActivationAttempt, EmptyCause, LoanAccount, ReactivationBatch, State
-from accounts.services import AccountActionError, account_transition, accounts_transition_bulk, bulk_save_fields
+from accounts.services import AccountActionError, account_transition, accounts_transition_bulk
 from portal.actors import Actor
+from portal.bulk import bulk_save_fields
 
 log = logging.getLogger(__name__)
 ACTIVATABLE = (State.ISSUED, State.VERIFYING, State.EMPTY)

@@ -32,10 +32,11 @@ from accounts.models import (
     State,
 )
 from accounts.policy import may_trigger
-from accounts.services import AccountActionError, bulk_save_fields
+from accounts.services import AccountActionError
 from casework.models import Case
 from casework.services import incidents_settle
 from portal.actors import Actor
+from portal.bulk import bulk_save_fields
 from portal.queueing import enqueue_on_commit
 
 # A chunk is one RQ job: about a second of work at full speed, so that the cost of a job (the

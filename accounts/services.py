@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, connections, models, router, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -43,6 +43,7 @@ from accounts.policy import (
 )
 from casework.services import case_open_for_account, cases_resolve_for_account, cases_resolve_for_accounts
 from portal.actors import Actor
+from portal.bulk import bulk_save_fields
 from portal.queueing import enqueue_on_commit
 
 TRANSITIONS = (*MANUAL_TRANSITIONS, *SYSTEM_ONLY_TRANSITIONS)
@@ -289,40 +290,6 @@ class BulkTransition:
 
     moved: list[LoanAccount]
     refused: dict[int, str]
-
-
-def bulk_save_fields(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
-    """Save these fields of many rows of one model in one statement.
-
-    ``bulk_update`` builds a ``CASE WHEN`` per row and field, which costs more Python time than
-    all the rest of a reactivation micro-batch; on PostgreSQL an ``UPDATE ... FROM (VALUES
-    ...)`` costs next to nothing to build. Elsewhere (SQLite) it is ``bulk_update``. Text goes
-    in as ``text`` so that the column's length is checked, not silently cut.
-    """
-    if not objs or not fields:
-        return
-    model = type(objs[0])
-    connection = connections[router.db_for_write(model)]
-    if connection.vendor != "postgresql":
-        model._default_manager.bulk_update(objs, fields)
-        return
-    concrete = {name: field for field in model._meta.concrete_fields for name in (field.name, field.attname)}
-    columns = [model._meta.pk, *(concrete[name] for name in fields)]
-    casts = [
-        "text" if isinstance(field, models.CharField | models.TextField) else field.db_type(connection)
-        for field in columns
-    ]
-    row = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
-    params = [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs for field in columns]
-    table = connection.ops.quote_name(model._meta.db_table)
-    names = [connection.ops.quote_name(str(field.column)) for field in columns]
-    assignments = ", ".join(f"{name} = v.{name}" for name in names[1:])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row] * len(objs))}) "  # noqa: S608 - our names
-            f"AS v ({', '.join(names)}) WHERE {table}.{names[0]} = v.{names[0]}",
-            params,
-        )
 
 
 def _account_values(account: LoanAccount) -> dict[str, Any]:

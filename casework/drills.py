@@ -172,11 +172,10 @@ def drill_start(*, scenario: str, size: int, user: User, channel: str = "") -> D
             scenario=scenario,
             size=size,
             channel=channel if scenario == Drill.Scenario.CONFIG_FAULT else "",
+            briefing=plan.briefing.format(channel=channel),
             started_by=user,
             started_at=now,
         )
-        drill.briefing = plan.briefing.format(channel=channel)
-        drill.save(update_fields=["briefing"])
         actor = Actor.system(_("drill #%(id)d") % {"id": drill.pk}, Channel.JOB)
         extra: dict[str, Any] = {"error_code": ERROR_CODE} if plan.transition == "fail_activation" else {}
         for account_id in _accounts_create(drill, now):

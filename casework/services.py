@@ -35,7 +35,7 @@ from casework.models import (
 )
 from casework.policy import DEPARTMENT_FOR_CAUSE, may_assign, may_work, priority_for
 from portal.actors import Actor
-from portal.bulk import bulk_insert
+from portal.bulk import bulk_insert, bulk_save_fields
 from portal.models import Department
 
 # Used when an admin has removed a priority's SLA row: better a sensible clock than none.
@@ -206,7 +206,6 @@ def cases_resolve_for_accounts(*, account_ids: Collection[int], actor: Actor, te
                 to_status=case.status,
             )
         )
-    from accounts.services import bulk_save_fields  # not at the top: accounts.services imports this module
 
     bulk_save_fields(cases, sorted(changed))
     for case in cases:  # saved: a later save() of these instances is not a concurrent change

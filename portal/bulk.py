@@ -1,6 +1,7 @@
 """Insert many new rows fast: ``COPY`` on PostgreSQL, ``bulk_create`` elsewhere.
 
-Used by the data generators (a million demo accounts), never for a person's request. Rows
+Used by the data generators (a million demo accounts) and, for saving changed rows in one
+statement, by the jobs that move many accounts at once (``bulk_save_fields``). Rows
 are either unsaved model instances (``bulk_insert``) or plain tuples in the order of named
 fields (``insert_rows``, cheaper: no model instance per row). ``with_ids`` gives instances
 their primary keys first, from the table's own sequence, for rows inserted afterwards that
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db import DEFAULT_DB_ALIAS, connections, models, router
 
 BATCH = 5000
 
@@ -89,3 +90,37 @@ def insert_rows(model: type[models.Model], names: Sequence[str], rows: Sequence[
         return
     by_name = {field.attname: field for field in model._meta.concrete_fields}
     _copy(model, [by_name[name] for name in names], rows)
+
+
+def bulk_save_fields(objs: Sequence[models.Model], fields: Sequence[str]) -> None:
+    """Save these fields of many rows of one model in one statement.
+
+    ``bulk_update`` builds a ``CASE WHEN`` per row and field, which costs more Python time than
+    all the rest of a reactivation micro-batch; on PostgreSQL an ``UPDATE ... FROM (VALUES
+    ...)`` costs next to nothing to build. Elsewhere (SQLite) it is ``bulk_update``. Text goes
+    in as ``text`` so that the column's length is checked, not silently cut.
+    """
+    if not objs or not fields:
+        return
+    model = type(objs[0])
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_update(objs, fields)
+        return
+    concrete = {name: field for field in model._meta.concrete_fields for name in (field.name, field.attname)}
+    columns = [model._meta.pk, *(concrete[name] for name in fields)]
+    casts = [
+        "text" if isinstance(field, models.CharField | models.TextField) else field.db_type(connection)
+        for field in columns
+    ]
+    row = "(" + ", ".join(f"%s::{cast}" for cast in casts) + ")"
+    params = [field.get_db_prep_save(getattr(obj, field.attname), connection) for obj in objs for field in columns]
+    table = connection.ops.quote_name(model._meta.db_table)
+    names = [connection.ops.quote_name(str(field.column)) for field in columns]
+    assignments = ", ".join(f"{name} = v.{name}" for name in names[1:])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row] * len(objs))}) "  # noqa: S608 - our names
+            f"AS v ({', '.join(names)}) WHERE {table}.{names[0]} = v.{names[0]}",
+            params,
+        )
