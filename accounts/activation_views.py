@@ -11,12 +11,18 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from accounts.models import State
 from accounts.notify import code_message
 from accounts.policy import Step
 from accounts.services import AccountActionError
 from accounts.validators import mask_mobile
-from accounts.verification import LinkInvalid, code_send, code_verify, link_from_token, password_set
+from accounts.verification import (
+    LinkInvalid,
+    activation_progress,
+    code_send,
+    code_verify,
+    link_from_token,
+    password_set,
+)
 
 
 class CodeForm(forms.Form):
@@ -63,37 +69,33 @@ def activate(request: HttpRequest, token: str) -> HttpResponse:
             elif action == "verify_code":
                 code_form = CodeForm(request.POST)
                 if code_form.is_valid():
-                    if code_verify(link_id=link.pk, code=code_form.cleaned_data["code"]).state == State.ACTIVE:
-                        return render(request, "activation/done.html")
+                    code_verify(link_id=link.pk, code=code_form.cleaned_data["code"])
                     return redirect(request.path)
             elif action == "set_password":
                 password_form = PasswordForm(request.POST)
                 if password_form.is_valid():
-                    activated = password_set(
+                    password_set(
                         link_id=link.pk,
                         password=password_form.cleaned_data["password"],
                         password2=password_form.cleaned_data["password2"],
                     )
-                    if activated.state == State.ACTIVE:
-                        return render(request, "activation/done.html")
                     return redirect(request.path)
         except AccountActionError as exc:
             error = exc.message
         except ValidationError as exc:
             error = " ".join(exc.messages)
         account.refresh_from_db()
-    missing = account.steps_missing()
+    progress = activation_progress(account)
     context = {
         "account": account,
         "mobile": mask_mobile(account.customer.contact_mobile),
-        "needs_code": Step.SMS_CODE in missing,
-        "needs_password": Step.PASSWORD in missing and Step.SMS_CODE not in missing,
-        "waiting_for_credit": missing == [Step.CREDIT_REVIEW],
-        "done": account.state == State.ACTIVE,
-        "remaining": [Step(step).label for step in missing],
+        "progress": progress,
+        "remaining": [Step(step).label for step in account.steps_missing()],
         "code_form": code_form,
         "password_form": password_form,
         "error": error,
         "notice": notice,
     }
+    if request.headers.get("HX-Request"):
+        return render(request, "activation/page.html#progress", context)
     return render(request, "activation/page.html", context)

@@ -9,19 +9,19 @@ from django.http import HttpRequest
 from django_fsm.admin import FSMAdminMixin
 
 from accounts.models import (
-    ActivationAttempt,
     ApprovalRequest,
     AuditEntry,
     Channel,
+    CoreCommand,
     CoreEvent,
     Customer,
     LoanAccount,
     ReactivationBatch,
-    SimulatorFault,
+    ReconciliationRun,
     Tranche,
 )
 from accounts.policy import MANUAL_TRANSITIONS
-from accounts.services import AccountActionError, Actor, account_transition
+from accounts.services import AccountActionError, Actor, account_decide
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -102,7 +102,7 @@ class LoanAccountAdmin(FSMAdminMixin, admin.ModelAdmin):
     ) -> bool:
         reason = (kwargs or {}).get("reason", "")
         try:
-            account_transition(
+            decision = account_decide(
                 account_id=obj.pk,
                 transition_name=transition_name,
                 actor=Actor.staff(request.user, Channel.ADMIN),  # type: ignore[arg-type]
@@ -112,7 +112,11 @@ class LoanAccountAdmin(FSMAdminMixin, admin.ModelAdmin):
             self.message_user(request, getattr(exc, "message", str(exc)) or "Not allowed.", level=messages.ERROR)
             return False
         manual = MANUAL_TRANSITIONS.get(transition_name)
-        self.message_user(request, f"{manual.label if manual else transition_name}: done.", messages.SUCCESS)
+        label = manual.label if manual else transition_name
+        if decision.applied:
+            self.message_user(request, f"{label}: done.", messages.SUCCESS)
+        else:
+            self.message_user(request, f"{label}: sent to core banking; applied once it confirms.", messages.SUCCESS)
         return True
 
 
@@ -149,20 +153,21 @@ class CoreEventAdmin(ReadOnlyAdmin):
     list_select_related = ["account"]
 
 
-@admin.register(SimulatorFault)
-class SimulatorFaultAdmin(admin.ModelAdmin):
-    list_display = ["name", "scenario", "product", "channel", "failure_rate", "timeout_rate", "latency_ms", "active"]
-    list_editable = ["active"]
-    list_filter = ["scenario", "active"]
+@admin.register(CoreCommand)
+class CoreCommandAdmin(ReadOnlyAdmin):
+    """The outbox to core banking: what was asked, how often it was tried, what core answered."""
 
-
-@admin.register(ActivationAttempt)
-class ActivationAttemptAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "account", "number", "result", "error_code", "duration_ms", "batch"]
-    list_filter = ["result"]
-    search_fields = ["account__number", "error_code"]
-    list_select_related = ["account", "batch"]
+    list_display = ["created_at", "account", "kind", "status", "attempts", "last_error_code", "completed_at"]
+    list_filter = ["status", "kind"]
+    search_fields = ["account__number", "idempotency_key", "last_error_code"]
+    list_select_related = ["account"]
     show_full_result_count = False
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(ReadOnlyAdmin):
+    list_display = ["started_at", "mode", "cards_read", "mismatches", "fixed", "cased", "in_flight", "error"]
+    list_filter = ["mode"]
 
 
 @admin.register(ReactivationBatch)

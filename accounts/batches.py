@@ -1,18 +1,20 @@
 """Reactivation batches: re-drive a group of empty (``system_config``) accounts after a fix.
 
-A batch has one item per account (unique), so each account is attempted at most once per
-batch. Workers take items in micro-batches (up to ``MICRO_BATCH`` at a time) with ``SKIP
-LOCKED``, so any number of workers share a batch; a micro-batch's attempts, the accounts'
-transitions, the items' results and the batch's counters commit together, so a worker that
-dies mid-micro-batch leaves just those items pending for the next one. A cancelled batch stops
-at the next micro-batch. Chunks re-queue themselves; the periodic ``resume_batches`` job
-restarts a batch whose chunk job was lost.
+A batch has one item per account (unique), so each account is driven at most once per batch.
+Workers take items in micro-batches with ``SKIP LOCKED``, so any number of workers share a
+batch. Driving an account writes the command core banking needs (the card issued again if
+core holds none, or its activation once every step is done) in the same transaction as the
+item's move to "waiting for core banking"; the delivery job sends it, and the item finishes
+when core answers (``batch_items_settle``): reactivated, waiting for the customer's steps, or
+failed with core's error code. A cancelled batch stops driving at the next micro-batch.
+Chunks re-queue themselves; the periodic ``resume_batches`` job restarts a batch whose chunk
+job was lost and finishes one whose last answer has come.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
@@ -21,16 +23,16 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.activation import Reactivation, accounts_reactivate
 from accounts.models import (
-    ActivationAttempt,
     Channel,
+    CoreCommand,
     EmptyCause,
     LoanAccount,
     ReactivationBatch,
     ReactivationItem,
     State,
 )
+from accounts.outbox import command_create, schedule_delivery
 from accounts.policy import may_trigger
 from accounts.services import AccountActionError
 from casework.models import Case
@@ -39,18 +41,12 @@ from portal.actors import Actor
 from portal.bulk import bulk_save_fields
 from portal.queueing import enqueue_on_commit
 
-# A chunk is one RQ job: about a second of work at full speed, so that the cost of a job (the
-# work horse's fork, its connection) stays small next to it.
-CHUNK_SIZE = 500
-# With a slow core banking a chunk stops taking micro-batches after this long and re-queues
-# itself, well within the job timeout.
+# A chunk is one RQ job: a few seconds of work, so that the cost of a job stays small next to it.
+CHUNK_SIZE = 2000
 CHUNK_SECONDS = 10.0
 # Items per transaction: few enough to keep locks short, many enough that the queries per
-# micro-batch (about 20, whatever its size) cost little per account.
-MICRO_BATCH = 50
-# With a slow core banking a micro-batch commits after this much gateway time, however few
-# items it reached: locks stay short and the progress bar moves.
-MICRO_BATCH_SECONDS = 1.0
+# micro-batch cost little per account.
+MICRO_BATCH = 200
 PARALLEL_CHUNKS = 2
 BATCH_JOB = Actor.system("reactivation-batch", Channel.JOB)
 
@@ -94,48 +90,56 @@ def _claim_items(batch_id: int, count: int) -> list[ReactivationItem]:
     return list(items[:count])
 
 
-def _record(item: ReactivationItem, outcome: Reactivation) -> None:
-    attempt = outcome.attempt
-    if outcome.state == State.ACTIVE:
-        item.status = ReactivationItem.Status.SUCCEEDED
-        return
-    item.status = ReactivationItem.Status.FAILED
-    if attempt is None:
-        item.error_code, item.error = "NOT-EMPTY", f"account is {outcome.state}, not empty"
-    elif attempt.result == ActivationAttempt.Result.SUCCEEDED:
-        item.error_code = "STEPS-MISSING"
-        item.error = "core banking activated the card; the customer's verification steps are missing"
-    else:
-        item.error_code, item.error = attempt.error_code or "NOT-ACTIVE", attempt.error
+def redrive_kind(account: LoanAccount) -> str:
+    """What a re-drive asks core for: the card (if core may hold none, or steps are missing), or its activation."""
+    if account.card_state and not account.steps_missing():
+        return CoreCommand.Kind.ACTIVATE
+    return CoreCommand.Kind.ISSUE
 
 
-def _run_micro_batch(batch: ReactivationBatch, items: list[ReactivationItem]) -> int:
-    """Attempt the claimed items' accounts; record the items and the batch's counters. Returns how many."""
-    outcomes = accounts_reactivate(
-        account_ids=[item.account_id for item in items], actor=BATCH_JOB, batch=batch, time_budget=MICRO_BATCH_SECONDS
-    )
-    attempted = [item for item in items if item.account_id in outcomes]  # the rest stay pending
+def _drive_items(batch: ReactivationBatch, items: list[ReactivationItem]) -> int:
+    """Write the command of each claimed item's account; items of accounts no longer empty fail at once."""
+    accounts = {
+        account.pk: account
+        for account in LoanAccount.objects.select_for_update(of=("self",))
+        .select_related("customer")
+        .filter(pk__in=[item.account_id for item in items])
+        .order_by("pk")
+    }
     now = timezone.now()
-    for item in attempted:
-        _record(item, outcomes[item.account_id])
+    failed = 0
+    for item in items:
+        account = accounts.get(item.account_id)
         item.attempted_at = now
-    bulk_save_fields(attempted, ["status", "error_code", "error", "attempted_at"])
-    succeeded = sum(item.status == ReactivationItem.Status.SUCCEEDED for item in attempted)
-    # Once per micro-batch: the batch row is what concurrent workers queue on.
-    ReactivationBatch.objects.filter(pk=batch.pk).update(
-        processed=F("processed") + len(attempted),
-        succeeded=F("succeeded") + succeeded,
-        failed=F("failed") + len(attempted) - succeeded,
-    )
-    return len(attempted)
+        if account is None or not (account.state == State.EMPTY and account.empty_cause == EmptyCause.SYSTEM_CONFIG):
+            item.status = ReactivationItem.Status.FAILED
+            state = account.get_state_display() if account else _("deleted")
+            item.error_code, item.error = "NOT-EMPTY", f"account is {state}, not empty for a system fault"[:300]
+            failed += 1
+            continue
+        command_create(
+            account=account,
+            kind=redrive_kind(account),
+            actor=BATCH_JOB,
+            reason=_("Re-drive: %(title)s") % {"title": batch.title},
+            batch_item=item,
+            deliver=False,
+        )
+        item.status = ReactivationItem.Status.SENT
+    bulk_save_fields(items, ["status", "error_code", "error", "attempted_at"])
+    if failed:
+        ReactivationBatch.objects.filter(pk=batch.pk).update(
+            processed=F("processed") + failed, failed=F("failed") + failed
+        )
+    schedule_delivery()
+    return len(items)
 
 
 def batch_run_chunk(batch_id: int, *, size: int = CHUNK_SIZE, micro_batch: int = MICRO_BATCH) -> int:
-    """Attempt up to ``size`` pending accounts of a running batch; queue the next chunk if needed.
+    """Drive up to ``size`` pending items of a running batch; queue the next chunk if needed.
 
     ``micro_batch`` items at a time, each micro-batch in its own transaction; the batch's
-    status is read before each one, so a cancelled batch stops there. After ``CHUNK_SECONDS``
-    the chunk hands over to the next job, however few accounts it reached.
+    status is read before each one, so a cancelled batch stops there.
     """
     done, started = 0, time.monotonic()
     while done < size:
@@ -146,14 +150,76 @@ def batch_run_chunk(batch_id: int, *, size: int = CHUNK_SIZE, micro_batch: int =
             items = _claim_items(batch_id, min(micro_batch, size - done))
             if not items:
                 break
-            attempted = _run_micro_batch(batch, items)
-        if not attempted:  # only if the claimed items' accounts are gone: do not spin on them
-            break
-        done += attempted
+            done += _drive_items(batch, items)
         if time.monotonic() - started >= CHUNK_SECONDS:
             break
     _finish_or_continue(batch_id)
     return done
+
+
+def batch_items_settle(
+    pairs: Sequence[tuple[CoreCommand, LoanAccount]], *, refused: tuple[str, str] | None = None
+) -> None:
+    """Core banking answered commands of batch items: finish those items (in the answer's transaction).
+
+    An item whose account still has a command of the batch on its way (the activation that
+    follows a re-issued card) keeps waiting for that one.
+    """
+    item_ids = {command.batch_item_id for command, _account in pairs if command.batch_item_id is not None}
+    still_waiting = set(
+        CoreCommand.objects.filter(batch_item_id__in=item_ids, status=CoreCommand.Status.PENDING).values_list(
+            "batch_item_id", flat=True
+        )
+    )
+    items = {
+        item.pk: item
+        for item in ReactivationItem.objects.select_for_update()
+        .filter(pk__in=item_ids - still_waiting, status=ReactivationItem.Status.SENT)
+        .order_by("pk")
+    }
+    finished: list[ReactivationItem] = []
+    for command, account in pairs:
+        item = items.pop(command.batch_item_id or 0, None)
+        if item is None:
+            continue
+        if refused is not None:
+            item.status = ReactivationItem.Status.FAILED
+            item.error_code, item.error = refused[0][:60], refused[1][:300]
+        elif account.state == State.ACTIVE:
+            item.status = ReactivationItem.Status.SUCCEEDED
+        elif account.state == State.VERIFYING:
+            item.status = ReactivationItem.Status.SUCCEEDED
+            item.error = "the card is ready; the verification steps are still to do"
+        else:
+            item.status = ReactivationItem.Status.FAILED
+            item.error_code = "NOT-ACTIVE"
+            item.error = f"core banking answered; the account is {account.get_state_display()}"[:300]
+        finished.append(item)
+    if not finished:
+        return
+    bulk_save_fields(finished, ["status", "error_code", "error"])
+    by_batch: dict[int, list[ReactivationItem]] = {}
+    for item in finished:
+        by_batch.setdefault(item.batch_id, []).append(item)
+    for batch_id, batch_items in sorted(by_batch.items()):
+        succeeded = sum(item.status == ReactivationItem.Status.SUCCEEDED for item in batch_items)
+        ReactivationBatch.objects.filter(pk=batch_id).update(
+            processed=F("processed") + len(batch_items),
+            succeeded=F("succeeded") + succeeded,
+            failed=F("failed") + len(batch_items) - succeeded,
+        )
+        _finish_if_complete(batch_id)
+
+
+def _finish_if_complete(batch_id: int) -> bool:
+    """Mark a batch done once every item has its outcome; settle the incidents it re-drove."""
+    updated = ReactivationBatch.objects.filter(
+        pk=batch_id, status=ReactivationBatch.Status.RUNNING, processed=F("total")
+    ).update(status=ReactivationBatch.Status.DONE, finished_at=timezone.now())
+    if updated:
+        accounts = ReactivationItem.objects.filter(batch_id=batch_id).values("account_id")
+        incidents_settle(Case.objects.filter(account_id__in=accounts, incident__isnull=False).values("incident_id"))
+    return bool(updated)
 
 
 @transaction.atomic
@@ -163,18 +229,13 @@ def _finish_or_continue(batch_id: int) -> None:
         return
     if batch.items.filter(status=ReactivationItem.Status.PENDING).exists():
         enqueue_on_commit("accounts.jobs.run_batch_chunk", batch_id)
-    elif batch.processed == batch.total:
-        batch.status = ReactivationBatch.Status.DONE
-        batch.finished_at = timezone.now()
-        batch.save(update_fields=["status", "finished_at"])
-        # Every micro-batch has committed now: settle the incidents whose last cases two
-        # workers resolved at the same time (each saw the other's still open).
-        accounts = batch.items.values("account_id")
-        incidents_settle(Case.objects.filter(account_id__in=accounts, incident__isnull=False).values("incident_id"))
+    else:
+        _finish_if_complete(batch_id)
 
 
 @transaction.atomic
 def batch_cancel(*, batch_id: int, user: User) -> ReactivationBatch:
+    """Stop driving more accounts; those already sent to core banking still get their answer."""
     if not may_trigger(user, "activate"):
         raise PermissionDenied(_("Only tech engineers and leads stop re-drives."))
     batch = ReactivationBatch.objects.select_for_update().get(pk=batch_id)
@@ -187,11 +248,10 @@ def batch_cancel(*, batch_id: int, user: User) -> ReactivationBatch:
 
 
 def batches_resume() -> int:
-    """Re-queue running batches (a worker may have died holding the only chunk job)."""
+    """Re-queue running batches (a worker may have died holding the only chunk job); finish answered ones."""
     running = list(
         ReactivationBatch.objects.filter(status=ReactivationBatch.Status.RUNNING).values_list("pk", flat=True)
     )
-    with transaction.atomic():
-        for batch_id in running:
-            _finish_or_continue(batch_id)
+    for batch_id in running:
+        _finish_or_continue(batch_id)
     return len(running)

@@ -25,8 +25,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import (
-    ActivationAttempt,
     AuditEntry,
+    CoreCommand,
     CreditReviewProposal,
     EmptyCause,
     LoanAccount,
@@ -89,10 +89,11 @@ def credit_review_run(*, now: datetime | None = None) -> dict[str, int]:
                 )
             ),
             failed_attempts=Count(
-                "activation_attempts",
+                "core_commands",
                 filter=Q(
-                    activation_attempts__result=ActivationAttempt.Result.PERMANENT_ERROR,
-                    activation_attempts__created_at__gte=now - timedelta(days=30),
+                    core_commands__status=CoreCommand.Status.REFUSED,
+                    core_commands__kind__in=(CoreCommand.Kind.ISSUE, CoreCommand.Kind.ACTIVATE),
+                    core_commands__created_at__gte=now - timedelta(days=30),
                 ),
             ),
             has_planned_tranche=Exists(Tranche.objects.filter(account=OuterRef("pk"), status=Tranche.Status.PLANNED)),

@@ -19,7 +19,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import AuditEntry, Channel, Customer, EmptyCause, LoanAccount, Product, State, Tranche
+from accounts.models import AuditEntry, CardState, Channel, Customer, EmptyCause, LoanAccount, Product, State, Tranche
 from accounts.policy import TIERS, RiskTier, Step, tranche_amounts
 from accounts.validators import CREDIT_CODE_CHARS, credit_code_check_char
 from portal.bulk import bulk_insert, insert_rows, reserve_ids
@@ -472,6 +472,7 @@ def _account(
 
     tranche_plan = tranche_amounts(approved_limit, tier) if activated_at else []
     fields = {
+        **_card(history.state, cause, number, issued_at, activated_at, is_drill),
         "state": history.state,
         "number": number,
         "product": product,
@@ -496,11 +497,29 @@ def _account(
     return _AccountPlan(fields, history.events, tranche_plan)
 
 
+def _card(
+    state: str, cause: str, number: str, issued_at: datetime | None, activated_at: datetime | None, is_drill: bool
+) -> dict[str, Any]:
+    """The card core banking holds for a demo account in this state (drill accounts have none there)."""
+    if issued_at is None or is_drill:
+        return {"card_token": None, "card_state": "", "card_state_at": None}
+    if state == State.CLOSED:
+        card_state = CardState.TERMINATED
+    elif state == State.EMPTY and cause == EmptyCause.RISK_HOLD:
+        card_state = CardState.SUSPENDED
+    elif state == State.ACTIVE:
+        card_state = CardState.ACTIVE
+    else:
+        card_state = CardState.UNACTIVATED
+    return {"card_token": f"CARD-{number}", "card_state": card_state, "card_state_at": activated_at or issued_at}
+
+
 # Every column of an account but its id and customer, as ``_account`` plans them.
 ACCOUNT_FIELDS = (
     "state", "number", "product", "channel", "approved_limit", "released_limit", "empty_cause", "empty_since",
     "state_changed_at", "version", "issued_at", "activated_at", "closed_at", "last_error_code", "sms_verified_at",
-    "password_set_at", "credit_reviewed_at", "credit_reviewed_by_id", "is_drill", "created_at",
+    "password_set_at", "credit_reviewed_at", "credit_reviewed_by_id", "is_drill", "created_at", "card_token",
+    "card_state", "card_state_at",
 )  # fmt: skip
 AUDIT_COLUMNS = (
     "account_id", "transition", "from_state", "to_state", "actor_id", "actor_name", "requested_by_id", "channel",

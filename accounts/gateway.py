@@ -1,195 +1,392 @@
-"""The core-banking gateway: activate a card, ask for its status.
+"""The client side of the core-banking contract (``docs/core-banking.openapi.yaml``).
 
-Two backends, chosen with ``CORE_GATEWAY`` in settings:
+``get_gateway()`` returns the backend named by ``CORE_GATEWAY``:
 
-* ``simulated`` (default): deterministic for a given seed, with fault injection read from the
-  database (``SimulatorFault`` rows, edited in the admin or with ``manage.py simulate_fault``):
-  a failure rate per product or channel, timeouts, extra latency, and the named
-  ``configuration_fault`` scenario that fails every activation on one channel. A batch asks
-  for ``get_gateway(for_batch=True)``: the faults are then read once for its many calls.
-* ``http``: a JSON API of a real core-banking system, with timeouts and retries on 5xx and
-  timeouts only.
+* ``http``: core banking over HTTP (the bank's system, or the reference service that
+  ``make run`` starts). Requests are signed (``X-Core-Signature``), writes carry the command's
+  ``Idempotency-Key``, the connection is kept alive between calls.
+* ``simulated``: an in-process stand-in with the same rules, for unit tests only. It holds its
+  cards in memory (per process) and can be told to fail; production refuses it at start-up.
 
-Both raise ``TransientGatewayError`` (worth retrying) or ``PermanentGatewayError`` (not).
+A call answers a ``CoreAnswer``, or raises ``TransientGatewayError`` (a timeout, 5xx, a key
+still in use: the same request may work later) or ``PermanentGatewayError`` (core refused;
+retrying will not change that). Nothing here retries: the outbox does, with the same key.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cache
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol
 
+import httpx
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-if TYPE_CHECKING:
-    from accounts.models import SimulatorFault
+from accounts.signatures import HEADER, sign
+
+TRANSIENT_STATUSES = frozenset({408, 429})
+IN_USE = "IDEMPOTENCY_KEY_IN_USE"
 
 
 class GatewayError(Exception):
-    """A refused or failed call; ``code`` is core banking's error code (or ours)."""
+    """A failed call; ``code`` is core banking's error code (or ours for the transport)."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, status: int | None = None) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.status = status
 
 
 class TransientGatewayError(GatewayError):
-    """Timeouts, overload, 5xx: the same call may work later."""
+    """Timeouts, overload, 5xx: the same request may work later."""
 
 
 class PermanentGatewayError(GatewayError):
-    """A configuration or data problem: retrying will not help."""
+    """Core banking refused the request; retrying it will not help."""
 
 
 @dataclass(frozen=True)
-class CardStatus:
+class CoreRequest:
+    """One request of the contract, exactly as it is sent every time."""
+
+    method: str
+    path: str
+    body: Mapping[str, Any] | None = None
+    idempotency_key: str = ""
+
+
+@dataclass(frozen=True)
+class CoreAnswer:
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class CoreCard:
+    """A card as core banking holds it (the contract's ``Card``)."""
+
+    token: str
     account_number: str
-    active: bool
-    detail: str = ""
+    state: str
+    credit_limit: Decimal
+    usable_limit: Decimal
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CoreCard:
+        return cls(
+            token=str(data["token"]),
+            account_number=str(data["account_number"]),
+            state=str(data["state"]),
+            credit_limit=Decimal(str(data["credit_limit"])),
+            usable_limit=Decimal(str(data["usable_limit"])),
+        )
+
+
+@dataclass(frozen=True)
+class CardPage:
+    cards: list[CoreCard]
+    next_cursor: str
+    is_more: bool
 
 
 class Gateway(Protocol):
-    def activate_card(self, account_number: str, *, product: str, channel: str, attempt: int) -> None: ...
+    def send(self, request: CoreRequest) -> CoreAnswer: ...
 
-    def card_status(self, account_number: str) -> CardStatus: ...
+    def card(self, token: str) -> CoreCard | None: ...
 
-
-# --- simulated -------------------------------------------------------------------------------
-
-
-def _draw(seed: str, *parts: object) -> float:
-    """A number in [0, 1) fixed by the seed and the parts: the same call always draws the same."""
-    digest = hashlib.sha256("|".join(map(str, (seed, *parts))).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+    def changed_cards(self, cursor: str, count: int) -> CardPage: ...
 
 
-class SimulatedGateway:
-    """Deterministic stand-in for core banking, for demos, tests and drills.
-
-    Without ``faults`` every call reads the active ``SimulatorFault`` rows, so a fault switched
-    on in the admin applies at once; with ``faults`` (``preloaded()``, for a batch that calls
-    many times in one transaction) the calls use those rows and query nothing.
-    """
-
-    def __init__(self, seed: str | None = None, *, faults: Sequence[SimulatorFault] | None = None) -> None:
-        self.seed = seed or settings.CORE_GATEWAY_SEED
-        self.faults = list(faults) if faults is not None else None
-
-    @classmethod
-    def preloaded(cls, seed: str | None = None) -> SimulatedGateway:
-        """A gateway holding the faults active now: one query, however many calls follow."""
-        from accounts.models import SimulatorFault
-
-        return cls(seed, faults=list(SimulatorFault.objects.filter(active=True)))
-
-    def _faults(self, product: str, channel: str) -> list[SimulatorFault]:
-        if self.faults is None:
-            from accounts.models import SimulatorFault
-
-            return list(SimulatorFault.objects.active_for(product=product, channel=channel))
-        # The same rule as ``SimulatorFaultQuerySet.active_for``, in the same (name) order.
-        return [
-            fault
-            for fault in self.faults
-            if fault.active and fault.product in ("", product) and fault.channel in ("", channel)
-        ]
-
-    def activate_card(self, account_number: str, *, product: str, channel: str, attempt: int) -> None:
-        for fault in self._faults(product, channel):
-            if fault.latency_ms:
-                time.sleep(fault.latency_ms / 1000)
-            if fault.scenario == "configuration_fault":
-                raise PermanentGatewayError(
-                    "CFG-CHANNEL-MISSING", f"product {product} is not configured on channel {channel}"
-                )
-            if _draw(self.seed, "timeout", account_number, attempt) < fault.timeout_rate:
-                raise TransientGatewayError("CB-TIMEOUT", "core banking did not answer in time")
-            if _draw(self.seed, "fail", account_number) < fault.failure_rate:
-                raise PermanentGatewayError("CB-4031", "card activation refused by core banking")
-
-    def card_status(self, account_number: str) -> CardStatus:
-        from accounts.models import LoanAccount, State
-
-        account = LoanAccount.objects.filter(number=account_number).only("state").first()
-        if account is None:
-            raise PermanentGatewayError("CB-404", f"no card for account {account_number}")
-        return CardStatus(account_number, account.state == State.ACTIVE)
+def _error_from(status: int, body: Any) -> GatewayError:
+    detail = body if isinstance(body, dict) else {}
+    code = str(detail.get("error_code") or f"HTTP-{status}")[:60]
+    message = str(detail.get("error_message") or "core banking answered without an explanation")[:300]
+    if status >= 500 or status in TRANSIENT_STATUSES or code == IN_USE:
+        return TransientGatewayError(code, message, status=status)
+    return PermanentGatewayError(code, message, status=status)
 
 
 # --- HTTP ------------------------------------------------------------------------------------
 
 
 class HttpGateway:
-    """A real core-banking JSON API: ``POST {base}/cards/{number}/activate``, ``GET {base}/cards/{number}``."""
+    """Core banking over HTTP, signed, with one kept-alive connection pool per process."""
+
+    _clients: dict[tuple[str, float], httpx.Client] = {}
+    _lock = threading.Lock()
 
     def __init__(
-        self, base_url: str | None = None, *, timeout: float | None = None, retries: int | None = None
+        self,
+        base_url: str | None = None,
+        *,
+        timeout: float | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = (base_url or settings.CORE_GATEWAY_URL).rstrip("/")
         if not self.base_url:
-            raise ImproperlyConfigured("CORE_GATEWAY=http needs CORE_GATEWAY_URL, e.g. https://core.bank.internal/api.")
+            raise ImproperlyConfigured("CORE_GATEWAY=http needs CORE_GATEWAY_URL, e.g. https://core.bank.internal.")
         self.timeout = timeout if timeout is not None else settings.CORE_GATEWAY_TIMEOUT
-        self.retries = retries if retries is not None else settings.CORE_GATEWAY_RETRIES
+        self.secret = settings.CORE_API_SECRETS[0]
+        # A transport of its own (tests): a client of its own, not the shared pool.
+        self.transport = transport
 
-    def _call(self, method: str, path: str, body: dict[str, object] | None = None) -> dict[str, object]:
-        data = json.dumps(body).encode() if body is not None else None
-        last: GatewayError | None = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(min(0.2 * 2**attempt, 2))
-            request = urllib.request.Request(  # noqa: S310 - the URL comes from our own settings
-                self.base_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
-            )
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                    payload = response.read()
-                    return json.loads(payload) if payload else {}
-            except urllib.error.HTTPError as exc:
-                detail = _error_body(exc)
-                code = str(detail.get("code") or f"HTTP-{exc.code}")
-                message = str(detail.get("message") or exc.reason)
-                if exc.code >= 500:
-                    last = TransientGatewayError(code, message)
-                    continue
-                raise PermanentGatewayError(code, message) from None
-            except (TimeoutError, urllib.error.URLError) as exc:
-                reason = getattr(exc, "reason", exc)
-                last = TransientGatewayError(
-                    "CB-TIMEOUT" if "timed out" in str(reason) else "CB-UNREACHABLE", str(reason)
+    def _client(self) -> httpx.Client:
+        if self.transport is not None:
+            return httpx.Client(base_url=self.base_url, timeout=self.timeout, transport=self.transport)
+        key = (self.base_url, self.timeout)
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = httpx.Client(
+                    base_url=self.base_url,
+                    timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 3.0)),
+                    headers={"User-Agent": "activation-desk"},
                 )
-                continue
-            except json.JSONDecodeError:
-                raise PermanentGatewayError(
-                    "CB-BAD-RESPONSE", "core banking answered with something that is not JSON"
-                ) from None
-        assert last is not None
-        raise last
+                self._clients[key] = client
+            return client
 
-    def activate_card(self, account_number: str, *, product: str, channel: str, attempt: int) -> None:
-        self._call(
-            "POST", f"/cards/{account_number}/activate", {"product": product, "channel": channel, "attempt": attempt}
+    def _call(self, request: CoreRequest) -> CoreAnswer:
+        content = b"" if request.body is None else json.dumps(request.body, separators=(",", ":")).encode()
+        headers = {HEADER: sign(content, self.secret)}
+        if request.body is not None:
+            headers["Content-Type"] = "application/json"
+        if request.idempotency_key:
+            headers["Idempotency-Key"] = request.idempotency_key
+        try:
+            response = self._client().request(request.method, request.path, content=content or None, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise TransientGatewayError("CB-TIMEOUT", f"core banking did not answer in time ({exc})") from None
+        except httpx.TransportError as exc:
+            raise TransientGatewayError("CB-UNREACHABLE", f"core banking could not be reached ({exc})") from None
+        try:
+            body = response.json() if response.content else {}
+        except ValueError:
+            raise TransientGatewayError(
+                "CB-BAD-RESPONSE", f"core banking answered {response.status_code} with something that is not JSON"
+            ) from None
+        if response.status_code >= 300:
+            raise _error_from(response.status_code, body)
+        if not isinstance(body, dict):
+            raise TransientGatewayError("CB-BAD-RESPONSE", "core banking answered with JSON that is not an object")
+        return CoreAnswer(response.status_code, body, replayed=response.headers.get("Idempotent-Replayed") == "true")
+
+    def send(self, request: CoreRequest) -> CoreAnswer:
+        return self._call(request)
+
+    def card(self, token: str) -> CoreCard | None:
+        try:
+            answer = self._call(CoreRequest("GET", f"/v1/cards/{token}"))
+        except PermanentGatewayError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return CoreCard.from_json(answer.body)
+
+    def changed_cards(self, cursor: str, count: int) -> CardPage:
+        answer = self._call(CoreRequest("GET", f"/v1/cards?changed_since={cursor}&count={count}"))
+        return CardPage(
+            cards=[CoreCard.from_json(item) for item in answer.body["data"]],
+            next_cursor=str(answer.body["next_cursor"]),
+            is_more=bool(answer.body["is_more"]),
         )
 
-    def card_status(self, account_number: str) -> CardStatus:
-        payload = self._call("GET", f"/cards/{account_number}")
-        return CardStatus(account_number, bool(payload.get("active")), str(payload.get("detail", "")))
+
+# --- in process, for unit tests ----------------------------------------------------------------
 
 
-def _error_body(exc: urllib.error.HTTPError) -> dict[str, object]:
-    try:
-        body = json.loads(exc.read() or b"{}")
-    except (json.JSONDecodeError, OSError):
-        return {}
-    return body if isinstance(body, dict) else {}
+@dataclass
+class SimulatedCore:
+    """The state behind ``SimulatedGateway``: one per process, reset by the tests."""
+
+    cards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answers: dict[str, tuple[str, CoreAnswer | GatewayError]] = field(default_factory=dict)
+    applications: dict[str, int] = field(default_factory=dict)
+    requests: list[CoreRequest] = field(default_factory=list)
+    seq: int = 0
+    down: bool = False
+    fail_next: int = 0  # the next N writes fail with a 500 (not applied)
+    config_fault_channels: set[str] = field(default_factory=set)
+
+    def reset(self) -> None:
+        self.__init__()  # type: ignore[misc]
+
+
+SIMULATED = SimulatedCore()
+_ALLOWED = {
+    ("UNACTIVATED", "ACTIVE"),
+    ("UNACTIVATED", "SUSPENDED"),
+    ("ACTIVE", "SUSPENDED"),
+    ("SUSPENDED", "ACTIVE"),
+}
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class SimulatedGateway:
+    """The contract's rules in memory: issue, transitions, limits, idempotency, and faults."""
+
+    def __init__(self, core: SimulatedCore | None = None) -> None:
+        self.core = core or SIMULATED
+
+    def _touch(self, card: dict[str, Any]) -> None:
+        self.core.seq += 1
+        card["seq"] = self.core.seq
+        card["last_modified_time"] = _now()
+
+    def _public(self, card: dict[str, Any]) -> dict[str, Any]:
+        return {key: value for key, value in card.items() if key not in ("seq", "ever_activated", "before_suspension")}
+
+    def send(self, request: CoreRequest) -> CoreAnswer:
+        core = self.core
+        core.requests.append(request)
+        if core.down:
+            raise TransientGatewayError("CORE_DOWN", "core banking is down", status=503)
+        fingerprint = json.dumps([request.method, request.path, request.body], sort_keys=True)
+        if request.idempotency_key in core.answers:
+            stored_fingerprint, stored = core.answers[request.idempotency_key]
+            if stored_fingerprint != fingerprint:
+                raise PermanentGatewayError("IDEMPOTENCY_KEY_REUSED", "another body under this key", status=422)
+            if isinstance(stored, GatewayError):
+                raise stored
+            return CoreAnswer(stored.status, stored.body, replayed=True)
+        if core.fail_next:
+            core.fail_next -= 1
+            raise TransientGatewayError("CB-5001", "core banking failed", status=500)
+        try:
+            answer: CoreAnswer | GatewayError = self._apply(request)
+        except PermanentGatewayError as exc:
+            answer = exc
+        core.answers[request.idempotency_key] = (fingerprint, answer)
+        core.applications[request.idempotency_key] = core.applications.get(request.idempotency_key, 0) + 1
+        if isinstance(answer, GatewayError):
+            raise answer
+        return answer
+
+    def _apply(self, request: CoreRequest) -> CoreAnswer:
+        body = dict(request.body or {})
+        if request.path == "/v1/cards":
+            return self._issue(body)
+        if request.path == "/v1/cardtransitions":
+            return self._transition(body)
+        if request.path.endswith("/limit"):
+            return self._limit(request.path.split("/")[3], body)
+        raise PermanentGatewayError("NOT_FOUND", f"no operation {request.method} {request.path}", status=404)
+
+    def _issue(self, body: dict[str, Any]) -> CoreAnswer:
+        if body["channel"] in self.core.config_fault_channels:
+            raise PermanentGatewayError(
+                "CFG-CHANNEL-MISSING",
+                f"product {body['product']} is not configured on channel {body['channel']}",
+                status=422,
+            )
+        existing = self.core.cards.get(body["token"])
+        if existing:
+            if existing["account_number"] != body["account_number"]:
+                raise PermanentGatewayError("CARD_TOKEN_TAKEN", "token used by another line", status=409)
+            return CoreAnswer(200, self._public(existing))
+        card = {
+            "token": body["token"],
+            "account_number": body["account_number"],
+            "state": "UNACTIVATED",
+            "product": body["product"],
+            "channel": body["channel"],
+            "credit_limit": body["credit_limit"],
+            "usable_limit": body["usable_limit"],
+            "created_time": _now(),
+            "activated_time": None,
+            "ever_activated": False,
+            "before_suspension": "",
+        }
+        self._touch(card)
+        self.core.cards[body["token"]] = card
+        return CoreAnswer(201, self._public(card))
+
+    def _card(self, token: str) -> dict[str, Any]:
+        card = self.core.cards.get(token)
+        if card is None:
+            raise PermanentGatewayError("CARD_NOT_FOUND", f"no card {token}", status=404)
+        return card
+
+    def _transition(self, body: dict[str, Any]) -> CoreAnswer:
+        card = self._card(body["card_token"])
+        previous, target = card["state"], body["state"]
+        if previous != target:
+            if target == "TERMINATED":
+                pass
+            elif (previous, target) not in _ALLOWED:
+                raise PermanentGatewayError("INVALID_TRANSITION", f"{previous} cannot become {target}", status=409)
+            if previous == "UNACTIVATED" and target == "ACTIVE" and card["channel"] in self.core.config_fault_channels:
+                raise PermanentGatewayError(
+                    "CFG-CHANNEL-MISSING",
+                    f"product {card['product']} is not configured on channel {card['channel']}",
+                    status=422,
+                )
+            if target == "SUSPENDED":
+                card["before_suspension"] = previous
+            elif previous == "SUSPENDED" and target == "ACTIVE":
+                target = card["before_suspension"] or "ACTIVE"
+            if target == "ACTIVE" and not card["ever_activated"]:
+                card["ever_activated"] = True
+                card["activated_time"] = _now()
+            card["state"] = target
+            self._touch(card)
+        return CoreAnswer(
+            201,
+            {
+                "card_token": card["token"],
+                "state": card["state"],
+                "previous_state": previous,
+                "reason_code": body["reason_code"],
+                "created_time": _now(),
+            },
+        )
+
+    def _limit(self, token: str, body: dict[str, Any]) -> CoreAnswer:
+        card = self._card(token)
+        if card["state"] == "TERMINATED":
+            raise PermanentGatewayError("INVALID_TRANSITION", "the card is terminated", status=409)
+        if Decimal(body["usable_limit"]) > Decimal(card["credit_limit"]):
+            raise PermanentGatewayError("LIMIT_ABOVE_CREDIT_LIMIT", "above the credit limit", status=422)
+        card["usable_limit"] = body["usable_limit"]
+        self._touch(card)
+        return CoreAnswer(200, self._public(card))
+
+    def card(self, token: str) -> CoreCard | None:
+        if self.core.down:
+            raise TransientGatewayError("CORE_DOWN", "core banking is down", status=503)
+        card = self.core.cards.get(token)
+        return CoreCard.from_json(card) if card else None
+
+    def changed_cards(self, cursor: str, count: int) -> CardPage:
+        if self.core.down:
+            raise TransientGatewayError("CORE_DOWN", "core banking is down", status=503)
+        after = int(cursor or 0)
+        changed = sorted((card for card in self.core.cards.values() if card["seq"] > after), key=lambda c: c["seq"])
+        page = changed[:count]
+        return CardPage(
+            cards=[CoreCard.from_json(card) for card in page],
+            next_cursor=str(page[-1]["seq"]) if page else str(after),
+            is_more=len(changed) > count,
+        )
+
+    # Helpers for tests: how core banking would look after a change decided inside core.
+    def set_state(self, token: str, state: str) -> None:
+        card = self._card(token)
+        card["state"] = state
+        if state == "ACTIVE":
+            card["ever_activated"] = True
+        self._touch(card)
 
 
 BACKENDS = {"simulated": "accounts.gateway.SimulatedGateway", "http": "accounts.gateway.HttpGateway"}
@@ -200,18 +397,10 @@ def _backend_class(name: str) -> type:
     try:
         return import_string(BACKENDS[name])
     except KeyError:
-        raise ImproperlyConfigured(f"CORE_GATEWAY={name!r} is not a gateway; use simulated or http.") from None
+        raise ImproperlyConfigured(f"CORE_GATEWAY={name!r} is not a gateway; use http or simulated.") from None
 
 
-def get_gateway(*, for_batch: bool = False) -> Gateway:
-    """The configured backend.
-
-    ``for_batch``: the caller is about to make many calls in one transaction (a reactivation
-    batch's micro-batch), so the simulated backend reads its faults once, now; a fault switched
-    on meanwhile applies from the next micro-batch. The HTTP backend is the same either way.
-    """
-    backend = _backend_class(settings.CORE_GATEWAY)
-    if for_batch and issubclass(backend, SimulatedGateway):
-        return backend.preloaded()
-    gateway: Gateway = backend()
+def get_gateway() -> Gateway:
+    """The configured backend."""
+    gateway: Gateway = _backend_class(settings.CORE_GATEWAY)()
     return gateway

@@ -1,8 +1,7 @@
-"""Ingest from core banking: CSV imports of customers and accounts, and card events.
+"""CSV imports of customers and accounts (card events from core banking are in ``accounts.events``).
 
 An import checks every row before it writes anything: a file with any bad row imports
-nothing and names each bad row with its line number. A card event is applied at most once
-per event id, and every event is stored with what came of it.
+nothing and names each bad row with its line number.
 """
 
 from __future__ import annotations
@@ -15,13 +14,12 @@ from typing import IO, Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from accounts.models import Channel, CoreEvent, Customer, LoanAccount, Product
-from accounts.policy import RiskTier, Step
-from accounts.services import AccountActionError, Actor, account_step_record, account_transition
+from accounts.models import Customer, LoanAccount, Product
+from accounts.policy import RiskTier
 from accounts.validators import validate_credit_code, validate_mobile
 
 COLUMNS = (
@@ -271,93 +269,3 @@ def accounts_import(stream: IO[bytes] | IO[str], *, dry_run: bool = False) -> Im
             report.customers_created = report.customers_updated = 0
             report.accounts_created = report.accounts_updated = 0
     return report
-
-
-# --- card events from core banking ---------------------------------------------------------
-
-CORE_BANKING = "core-banking"
-EVENT_TYPES = ("activation.succeeded", "activation.failed", "verification.step_completed")
-
-
-class EventError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-@dataclass(frozen=True)
-class EventResult:
-    status: int
-    body: dict[str, Any]
-
-
-def _parse_event(payload: Any) -> tuple[str, str, str, dict[str, Any]]:
-    if not isinstance(payload, dict):
-        raise EventError(400, "The body must be a JSON object.")
-    event_id, event_type, number = payload.get("event_id"), payload.get("type"), payload.get("account")
-    if not isinstance(event_id, str) or not event_id.strip() or len(event_id) > 100:
-        raise EventError(400, "event_id must be a non-empty string of at most 100 characters.")
-    if event_type not in EVENT_TYPES:
-        raise EventError(400, f"type must be one of {', '.join(EVENT_TYPES)}.")
-    if not isinstance(number, str) or not number:
-        raise EventError(400, "account must be the account number as a string.")
-    if event_type == "verification.step_completed" and payload.get("step") not in (Step.SMS_CODE, Step.PASSWORD):
-        raise EventError(400, "step must be sms_code or password for verification.step_completed.")
-    if event_type == "activation.failed" and not isinstance(payload.get("error_code", ""), str):
-        raise EventError(400, "error_code must be a string.")
-    return event_id.strip(), str(event_type), number, payload
-
-
-def core_event_apply(payload: Any) -> EventResult:
-    """Apply one card event from core banking, once per event id; store it with its outcome."""
-    event_id, event_type, number, payload = _parse_event(payload)
-    existing = CoreEvent.objects.filter(event_id=event_id).first()
-    if existing:
-        return EventResult(200, {"status": "duplicate", "event_id": event_id, "outcome": existing.outcome})
-    account = LoanAccount.objects.filter(number=number).only("pk").first()
-    if account is None:
-        raise EventError(404, f"No account {number}.")
-    actor = Actor.system(CORE_BANKING, Channel.WEBHOOK)
-    try:
-        with transaction.atomic():
-            event = CoreEvent.objects.create(
-                event_id=event_id, event_type=event_type, account=account, payload=payload, outcome="received"
-            )
-            try:
-                with transaction.atomic():
-                    if event_type == "activation.succeeded":
-                        account_transition(
-                            account_id=account.pk,
-                            transition_name="activate",
-                            actor=actor,
-                            reason="Core banking reported the activation.",
-                        )
-                    elif event_type == "activation.failed":
-                        code = payload.get("error_code", "")
-                        account_transition(
-                            account_id=account.pk,
-                            transition_name="fail_activation",
-                            actor=actor,
-                            reason=f"Core banking reported a failed activation ({code or 'no code'}).",
-                            error_code=code[:60],
-                        )
-                    else:
-                        account_step_record(
-                            account_id=account.pk,
-                            step=payload["step"],
-                            actor=actor,
-                            reason=f"Core banking reported: {Step(payload['step']).label}.",
-                        )
-                outcome, status, body_status = "applied", 200, "applied"
-            except AccountActionError as exc:
-                outcome, status, body_status = f"refused: {exc.message}"[:300], 409, "refused"
-            event.outcome = outcome
-            event.save(update_fields=["outcome"])
-    except IntegrityError:  # the same event delivered twice at once: the other delivery applied it
-        existing = CoreEvent.objects.get(event_id=event_id)
-        return EventResult(200, {"status": "duplicate", "event_id": event_id, "outcome": existing.outcome})
-    body: dict[str, Any] = {"status": body_status, "event_id": event_id}
-    if status != 200:
-        body["error"] = outcome.removeprefix("refused: ")
-    return EventResult(status, body)

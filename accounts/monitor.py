@@ -1,9 +1,11 @@
 """The round-the-clock monitor: accounts past their tier's activation window go to the empty-card state.
 
-It diagnoses why each one is stuck — a failed last activation attempt is a system fault
+It diagnoses why each one is stuck — a command core banking refused last is a system fault
 (``system_config``), anything else means the customer has not finished their steps
-(``customer_incomplete``) — and the account's transition opens the right case. It also
-re-queues activations whose job was lost (e.g. Redis was down when the card was issued).
+(``customer_incomplete``) — and the account's transition opens the right case. An account
+with a command still on its way to core banking is not stuck on the customer's side: the
+outbox's sweeper flags it if core does not answer. The monitor also flags approved lines
+whose card was not issued within ``APPROVED_NOT_ISSUED_HOURS`` (a case for credit).
 
 Work is done in bounded batches; each batch claims its rows with ``SKIP LOCKED`` so two scans
 running at once share the work instead of doing it twice, and every transition re-checks the
@@ -16,21 +18,21 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-import django_rq
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
-from redis.exceptions import RedisError
-from rq.job import Job, JobStatus
+from django.utils.translation import gettext as _
 
-from accounts.models import ActivationAttempt, Channel, LoanAccount, State
+from accounts.models import Channel, CoreCommand, LoanAccount, State
 from accounts.policy import TIERS
-from accounts.services import AccountActionError, account_transition, activation_job_id, enqueue_activation
+from accounts.services import AccountActionError, account_transition
+from casework.models import Case, CaseCause
+from casework.services import case_open_for_account
 from portal.actors import Actor
 
 MONITOR = Actor.system("activation-monitor", Channel.JOB)
-REDRIVE_AFTER = timedelta(minutes=10)
-REDRIVE_LIMIT = 1000
+FLAG_LIMIT = 1000
 
 
 @dataclass
@@ -39,7 +41,7 @@ class ScanSummary:
     stalled: int = 0
     failed: int = 0
     skipped: int = 0
-    redriven: int = 0
+    not_issued: int = 0
 
     @property
     def changed(self) -> int:
@@ -57,16 +59,19 @@ def _claim(
     In issue order, from the ``account_waiting`` index: a scan reads only the accounts past
     their window, however many accounts there are.
     """
-    last_attempt = ActivationAttempt.objects.filter(account=OuterRef("pk")).order_by("-created_at", "-id")
+    last_command = CoreCommand.objects.filter(
+        account=OuterRef("pk"), kind__in=(CoreCommand.Kind.ISSUE, CoreCommand.Kind.ACTIVATE)
+    ).order_by("-created_at", "-id")
+    in_flight = CoreCommand.objects.filter(account=OuterRef("pk"), status=CoreCommand.Status.PENDING)
     rows = LoanAccount.objects.filter(
         state__in=(State.ISSUED, State.VERIFYING), customer__risk_tier=tier, issued_at__lt=cutoff
-    )
+    ).exclude(Exists(in_flight))
     if after is not None:
         issued, pk = after
         rows = rows.filter(Q(issued_at__gt=issued) | Q(issued_at=issued, pk__gt=pk))
     rows = rows.annotate(
-        last_result=Subquery(last_attempt.values("result")[:1]),
-        last_code=Subquery(last_attempt.values("error_code")[:1]),
+        last_result=Subquery(last_command.values("status")[:1]),
+        last_code=Subquery(last_command.values("last_error_code")[:1]),
     ).order_by("issued_at", "pk")
     if connection.features.has_select_for_update_skip_locked:
         rows = rows.select_for_update(skip_locked=True, of=("self",))
@@ -90,10 +95,7 @@ def monitor_scan(*, now: datetime | None = None, batch_size: int = 500) -> ScanS
                     break
                 for pk, _issued, last_result, last_code in batch:
                     summary.examined += 1
-                    failed = last_result in (
-                        ActivationAttempt.Result.PERMANENT_ERROR,
-                        ActivationAttempt.Result.TRANSIENT_ERROR,
-                    )
+                    failed = last_result == CoreCommand.Status.REFUSED
                     try:
                         with transaction.atomic():
                             if failed:
@@ -116,35 +118,26 @@ def monitor_scan(*, now: datetime | None = None, batch_size: int = 500) -> ScanS
                     except AccountActionError:
                         summary.skipped += 1  # changed meanwhile (another scan, a person, a webhook)
                 after = (batch[-1][1], batch[-1][0])
-    summary.redriven = redrive_lost_activations(now=now)
+    summary.not_issued = flag_not_issued(now=now)
     return summary
 
 
-def redrive_lost_activations(*, now: datetime | None = None) -> int:
-    """Re-queue the activation of issued cards nobody has tried for a while (a lost job)."""
+def flag_not_issued(*, now: datetime | None = None) -> int:
+    """Approved lines still without a card after ``APPROVED_NOT_ISSUED_HOURS``: a case for credit, once."""
     now = now or timezone.now()
-    recent_attempt = ActivationAttempt.objects.filter(account=OuterRef("pk"), created_at__gte=now - REDRIVE_AFTER)
+    hours = settings.APPROVED_NOT_ISSUED_HOURS
+    flagged = Case.objects.filter(account=OuterRef("pk"), cause=CaseCause.NOT_ISSUED)
     ids = list(
-        LoanAccount.objects.filter(state=State.ISSUED, issued_at__lt=now - REDRIVE_AFTER)
-        .exclude(Exists(recent_attempt))
-        .order_by("issued_at")
-        .values_list("pk", flat=True)[:REDRIVE_LIMIT]
+        LoanAccount.objects.filter(state=State.APPROVED, created_at__lt=now - timedelta(hours=hours))
+        .exclude(Exists(flagged))
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:FLAG_LIMIT]
     )
-    waiting = _activation_waiting(ids)
-    ids = [pk for pk in ids if pk not in waiting]
-    with transaction.atomic():
-        for pk in ids:
-            enqueue_activation(pk)
+    for pk in ids:
+        with transaction.atomic():
+            account = LoanAccount.objects.select_for_update(of=("self",)).select_related("customer").get(pk=pk)
+            if account.state != State.APPROVED:
+                continue
+            note = _("Approved more than %(hours)d hours ago, and the card is still not issued.") % {"hours": hours}
+            case_open_for_account(account=account, cause=CaseCause.NOT_ISSUED, actor=MONITOR, note=note)
     return len(ids)
-
-
-def _activation_waiting(ids: list[int]) -> set[int]:
-    """Accounts whose activation job is still in the queue (so not lost, just behind)."""
-    if not ids:
-        return set()
-    try:
-        jobs = Job.fetch_many([activation_job_id(pk) for pk in ids], connection=django_rq.get_connection("default"))
-    except (RedisError, OSError):
-        return set()  # Redis is down: enqueueing will fail softly and the next scan tries again
-    waiting = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
-    return {pk for pk, job in zip(ids, jobs, strict=True) if job is not None and job.get_status() in waiting}

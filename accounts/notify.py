@@ -94,13 +94,20 @@ def _link_messages(account: LoanAccount, template: str, dedupe_key: str | None) 
     return [notification for notification in sent if notification]
 
 
-@transaction.atomic
-def pre_notify(account_id: int) -> int:
-    """After the card is issued: tell the customer what to do, with their personal link. Once."""
-    account = LoanAccount.objects.select_related("customer").get(pk=account_id)
+def pre_notify_messages(account: LoanAccount) -> int:
+    """Once core banking holds the card: tell the customer what to do, with their personal link. Once.
+
+    Runs in the transaction that records core's answer, so the messages are written down with it.
+    """
     if account.state not in (State.ISSUED, State.VERIFYING) or account.is_drill:
         return 0
     return len(_link_messages(account, "activation", f"activation:{account.pk}"))
+
+
+@transaction.atomic
+def pre_notify(account_id: int) -> int:
+    """The pre-notification of one account (for an account whose card core already holds)."""
+    return pre_notify_messages(LoanAccount.objects.select_related("customer").get(pk=account_id))
 
 
 @transaction.atomic

@@ -1,8 +1,9 @@
 """Risk-tier policy and who may act on an account: one place for both.
 
 Per tier: the verification steps that must be done before activation, how long an account
-may stay ``issued``/``verifying`` before the monitor marks it stalled, and the tranche plan
-(the shares of the approved limit released on activation and then one approval at a time).
+may stay ``issued``/``verifying`` before the monitor marks it stalled, the tranche plan (the
+shares of the approved limit released on activation and then one approval at a time), and
+whether a line core banking approves gets its card at once.
 Per manual transition: the permission and the department whose members may trigger it.
 """
 
@@ -37,6 +38,8 @@ class TierPolicy:
     required_steps: tuple[Step, ...]
     activation_window: timedelta
     tranche_shares: tuple[Decimal, ...]  # adds up to 1; the first is released on activation
+    # A line approved by core banking gets its card at once; otherwise a credit officer issues it.
+    auto_issue: bool = True
 
     @property
     def staged(self) -> bool:
@@ -50,6 +53,7 @@ TIERS: dict[str, TierPolicy] = {
         (Step.SMS_CODE, Step.PASSWORD, Step.CREDIT_REVIEW),
         timedelta(days=7),
         (Decimal("0.3"), Decimal("0.3"), Decimal("0.4")),
+        auto_issue=False,
     ),
 }
 
@@ -110,7 +114,7 @@ MANUAL_TRANSITIONS: dict[str, ManualTransition] = {
         "accounts.close_loanaccount", "credit", _("Close account"), _("Close the account for good. This is final.")
     ),
 }
-SYSTEM_ONLY_TRANSITIONS = ("mark_stalled",)
+SYSTEM_ONLY_TRANSITIONS = ("mark_stalled", "await_verification")
 
 # How each audited action reads in the account's history.
 ACTION_LABELS: dict[str, Any] = {
@@ -124,6 +128,9 @@ ACTION_LABELS: dict[str, Any] = {
     "close": _("Closed"),
     "release_tranche": _("Tranche released"),
     "record_step": _("Verification step done"),
+    "await_verification": _("Card ready in core banking; waiting for the verification steps"),
+    "ask_core": _("Asked core banking"),
+    "limit_changed": _("Usable limit changed by core banking"),
 }
 
 

@@ -3,30 +3,48 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404, HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
 from accounts.models import (
-    ActivationAttempt,
     ApprovalRequest,
     AuditEntry,
+    CoreCommand,
     LoanAccount,
     Notification,
     ReactivationBatch,
+    ReconciliationRun,
     State,
     Tranche,
 )
 from accounts.policy import MANUAL_TRANSITIONS, TIERS, RiskTier, Step, may_trigger
 
 
+def with_core_waiting[Q_: QuerySet[Any]](queryset: Q_, account: str = "pk") -> Q_:
+    """Annotate each row with the command its account waits for from core banking (kind, since when).
+
+    ``account`` names the account's key in the queryset (``pk`` for accounts, ``account_id``
+    for cases): the same query, however many rows.
+    """
+    oldest = CoreCommand.objects.filter(account=OuterRef(account), status=CoreCommand.Status.PENDING).order_by("pk")
+    annotated: Q_ = queryset.annotate(
+        core_waiting=Subquery(oldest.values("kind")[:1]),
+        core_waiting_since=Subquery(oldest.values("created_at")[:1]),
+    )
+    return annotated
+
+
 def account_list() -> QuerySet[LoanAccount]:
-    """Accounts with their customer, for tables and exports (one query per page)."""
-    return LoanAccount.objects.select_related("customer")
+    """Accounts with their customer and what they wait for from core banking (one query per page)."""
+    return with_core_waiting(LoanAccount.objects.select_related("customer"))
 
 
 def get_account_for_user(request: HttpRequest, number: str) -> tuple[LoanAccount, bool]:
@@ -152,12 +170,58 @@ def pending_approvals() -> QuerySet[ApprovalRequest]:
     )
 
 
-def account_attempts(account: LoanAccount) -> QuerySet[ActivationAttempt]:
-    return account.activation_attempts.order_by("-created_at", "-id")[:20]
+def account_commands(account: LoanAccount) -> list[CoreCommand]:
+    """The account's latest commands to core banking, those still waiting first."""
+    commands = list(account.core_commands.select_related("decided_by").order_by("-created_at", "-id")[:20])
+    return sorted(commands, key=lambda command: not command.is_pending)
 
 
 def account_notifications(account: LoanAccount) -> QuerySet[Notification]:
     return account.notifications.order_by("-created_at", "-id")[:20]
+
+
+@dataclass(frozen=True)
+class OutboxSummary:
+    """How the commands to core banking stand, for the jobs page."""
+
+    pending: int
+    late: int
+    refused_today: int
+    oldest: CoreCommand | None
+    late_commands: list[CoreCommand]
+    stale_after_minutes: int
+
+
+def outbox_summary() -> OutboxSummary:
+    """Pending and late commands, today's refusals and the oldest ones waiting (two queries)."""
+    now = timezone.now()
+    stale = settings.CORE_COMMAND_STALE_MINUTES
+    cutoff = now - timedelta(minutes=stale)
+    pending = Q(status=CoreCommand.Status.PENDING)
+    refused_today = Q(status=CoreCommand.Status.REFUSED, completed_at__gte=now - timedelta(days=1))
+    counts = CoreCommand.objects.filter(pending | refused_today).aggregate(
+        pending=Count("pk", filter=pending),
+        late=Count("pk", filter=pending & Q(created_at__lt=cutoff)),
+        refused_today=Count("pk", filter=refused_today),
+    )
+    oldest = list(CoreCommand.objects.filter(pending).select_related("account").order_by("created_at", "pk")[:10])
+    return OutboxSummary(
+        pending=counts["pending"],
+        late=counts["late"],
+        refused_today=counts["refused_today"],
+        oldest=oldest[0] if oldest else None,
+        late_commands=[command for command in oldest if command.created_at < cutoff],
+        stale_after_minutes=stale,
+    )
+
+
+def last_reconciliations() -> list[ReconciliationRun]:
+    """The latest run of each mode (changes since the last run, and the nightly full sweep), in one query."""
+    latest = Q()
+    for mode in ReconciliationRun.Mode:
+        newest = ReconciliationRun.objects.filter(mode=mode).order_by("-started_at", "-pk").values("pk")[:1]
+        latest |= Q(pk=Subquery(newest))
+    return list(ReconciliationRun.objects.filter(latest).order_by("mode"))
 
 
 def recent_batches(limit: int = 10) -> QuerySet[ReactivationBatch]:

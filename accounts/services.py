@@ -2,9 +2,15 @@
 
 A state change goes through ``account_transition``: lock the row, check that the caller saw
 the current version, check permission and the transition's conditions, run the transition,
-save, write one audit row. Jobs that move many accounts at once (reactivation batches) use
-``accounts_transition_bulk``: the same steps for each account, in a constant number of
-queries. Four-eyes requests and tranche releases are here too.
+save, write one audit row, and write down what core banking must do about it (the outbox).
+Jobs that move many accounts at once use ``accounts_transition_bulk``: the same steps for
+each account, in a constant number of queries.
+
+Core banking is the system of record for the card. People's and the policy's decisions go
+through ``account_decide``: what restricts the line (a hold, closing) or starts it (issuing)
+applies at once and core is told; what makes the line usable (activation, releasing the hold
+of an activated card, a further tranche) is asked of core and applied only when core confirms
+it (``core_confirmation``). Four-eyes requests are here too.
 """
 
 from __future__ import annotations
@@ -12,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
@@ -22,16 +28,19 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django_fsm import TransitionNotAllowed, can_proceed
-from rq import Retry
 
 from accounts.models import (
     ApprovalRequest,
     AuditEntry,
+    CardState,
     Channel,
+    CoreCommand,
     LoanAccount,
     State,
     Tranche,
 )
+from accounts.models.core import release_target
+from accounts.outbox import command_create, pending_kinds
 from accounts.policy import (
     MANUAL_TRANSITIONS,
     SYSTEM_ONLY_TRANSITIONS,
@@ -44,9 +53,12 @@ from accounts.policy import (
 from casework.services import case_open_for_account, cases_resolve_for_account, cases_resolve_for_accounts
 from portal.actors import Actor
 from portal.bulk import bulk_save_fields
-from portal.queueing import enqueue_on_commit
 
 TRANSITIONS = (*MANUAL_TRANSITIONS, *SYSTEM_ONLY_TRANSITIONS)
+# Transitions that make the line usable: applied only on core banking's word.
+CONFIRMED_BY_CORE = ("activate", "release_hold")
+# What core banking must carry out when the desk itself decides one of these.
+COMMAND_FOR = {"issue": CoreCommand.Kind.ISSUE, "hold": CoreCommand.Kind.SUSPEND, "close": CoreCommand.Kind.TERMINATE}
 
 
 class AccountActionError(Exception):
@@ -98,20 +110,6 @@ def _describe_refusal(account: LoanAccount, transition_name: str) -> str:
     if account.state == State.EMPTY:
         state = f"{state} ({account.get_empty_cause_display()})"
     return _("%(action)s is not possible while the account is %(state)s.") % {"action": label, "state": state}
-
-
-def activation_job_id(account_id: int) -> str:
-    return f"activate-account-{account_id}"
-
-
-def enqueue_activation(account_id: int) -> None:
-    """Automated activation runs once the card is issued (and the issue is committed)."""
-    enqueue_on_commit(
-        "accounts.jobs.activate_account",
-        account_id,
-        job_id=activation_job_id(account_id),
-        retry=Retry(max=len(settings.ACTIVATION_RETRY_INTERVALS), interval=settings.ACTIVATION_RETRY_INTERVALS),
-    )
 
 
 def _lock(account_id: int) -> LoanAccount:
@@ -204,6 +202,53 @@ def _ensure_tranches_bulk(accounts: Sequence[LoanAccount]) -> None:
     )
 
 
+def _check_permission(account: LoanAccount, transition_name: str, actor: Actor, reason: str, four_eyes: bool) -> None:
+    """Staff need the transition's permission and a reason; system actors act as the system."""
+    if actor.user is None:
+        return
+    if not may_trigger(actor.user, transition_name):
+        raise PermissionDenied(_("Your role does not allow this action on this account."))
+    if not reason.strip():
+        raise AccountActionError(_("Give a reason: it goes into the account's audit trail."))
+    if (
+        transition_name == "release_hold"
+        and account.tier == RiskTier.HIGH
+        and not four_eyes
+        and actor.channel in (Channel.WEB, Channel.ADMIN)
+    ):
+        raise AccountActionError(
+            _("A high-risk line is released only with a second credit officer's approval: request the release.")
+        )
+
+
+def card_in_core(account: LoanAccount, pending: set[str] | None = None) -> bool:
+    """Core banking holds (or is about to hold) a card for this line."""
+    if account.card_state:
+        return True
+    return CoreCommand.Kind.ISSUE in (pending if pending is not None else pending_kinds(account))
+
+
+def drive_core(account: LoanAccount, actor: Actor) -> CoreCommand | None:
+    """Ask core banking for what the account needs next: its card, then, once every step is done, activation."""
+    if account.state not in (State.ISSUED, State.VERIFYING):
+        return None
+    pending = pending_kinds(account)
+    if not card_in_core(account, pending):
+        return command_create(account=account, kind=CoreCommand.Kind.ISSUE, actor=actor, reason=_("Issue the card."))
+    if (
+        account.card_state == CardState.UNACTIVATED
+        and not account.steps_missing()
+        and not pending & {CoreCommand.Kind.ISSUE, CoreCommand.Kind.ACTIVATE, CoreCommand.Kind.SUSPEND}
+    ):
+        return command_create(
+            account=account,
+            kind=CoreCommand.Kind.ACTIVATE,
+            actor=actor,
+            reason=_("Every verification step is done: activate the card."),
+        )
+    return None
+
+
 @transaction.atomic
 def account_transition(
     *,
@@ -214,36 +259,37 @@ def account_transition(
     expected_version: int | None = None,
     requested_by: User | None = None,
     four_eyes_checked: bool = False,
+    core_confirmation: str = "",
+    case_note: str = "",
+    details: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> LoanAccount:
-    """Apply one transition to one account, audited.
+    """Apply one transition to one account, audited, and tell core banking what it must do.
 
     Staff (``actor.user`` set) need the transition's permission and a reason; system actors
     (jobs, the webhook, imports) act as the system. ``expected_version`` is the version the
     caller saw; if the account changed since, ``AccountChanged`` says who changed it and when.
-    Raises ``AccountActionError`` with a user-facing message; nothing is written then.
+
+    ``core_confirmation`` says that core banking has already done this (its answer to a
+    command, an event, reconciliation): then nothing is sent back to core. Without it, issuing,
+    holding and closing write the matching command; activating (and releasing the hold of an
+    activated card) needs it, since the desk never shows a usable line core has not confirmed:
+    decisions to do so go through ``account_decide``. ``case_note`` is what the case opened by
+    an account going empty says. Raises ``AccountActionError`` with a user-facing message;
+    nothing is written then.
     """
     if transition_name not in TRANSITIONS:
         raise AccountActionError(_("There is no action called “%(name)s”.") % {"name": transition_name})
     account = _lock(account_id)
     _check_version(account, expected_version)
     method = getattr(account, transition_name)
-    if actor.user is not None:
-        if not may_trigger(actor.user, transition_name):
-            raise PermissionDenied(_("Your role does not allow this action on this account."))
-        if not reason.strip():
-            raise AccountActionError(_("Give a reason: it goes into the account's audit trail."))
-        if (
-            transition_name == "release_hold"
-            and account.tier == RiskTier.HIGH
-            and not four_eyes_checked
-            and actor.channel in (Channel.WEB, Channel.ADMIN)
-        ):
-            raise AccountActionError(
-                _("A high-risk line is released only with a second credit officer's approval: request the release.")
-            )
+    _check_permission(account, transition_name, actor, reason, four_eyes_checked)
     if not can_proceed(method):
         raise AccountActionError(_describe_refusal(account, transition_name))
+    if transition_name in CONFIRMED_BY_CORE and not core_confirmation:
+        target = State.ACTIVE if transition_name == "activate" else release_target(account)
+        if target == State.ACTIVE or card_in_core(account):
+            raise ValueError(f"{transition_name} waits for core banking: decide it with account_decide")
 
     from_state = account.state
     try:
@@ -256,32 +302,132 @@ def account_transition(
     account.save()
     if account.state == State.ACTIVE:
         _ensure_tranches(account)
-    if transition_name == "issue":
-        enqueue_activation(account.pk)
-        enqueue_on_commit("accounts.jobs.pre_notify_account", account.pk)
     # The casework follows the account: a case per empty-card cause, resolved once usable.
     if account.state == State.EMPTY:
-        case_open_for_account(account=account, cause=account.empty_cause, actor=actor)
+        case_open_for_account(account=account, cause=account.empty_cause, actor=actor, note=case_note)
     elif from_state != State.ACTIVE and account.state == State.ACTIVE:
         cases_resolve_for_account(account=account, actor=actor, text=_("Resolved: the account is active."))
     elif account.state == State.CLOSED:
         cases_resolve_for_account(account=account, actor=actor, text=_("Resolved: the account was closed."))
-    _audit(
+    elif transition_name == "issue":
+        cases_resolve_for_account(account=account, actor=actor, text=_("Resolved: the card is issued."))
+    audit_details = dict(details or {})
+    if kwargs.get("error_code"):
+        audit_details["error_code"] = kwargs["error_code"]
+    if core_confirmation:
+        audit_details["core"] = core_confirmation
+    entry = _audit(
         account,
         action=transition_name,
         from_state=from_state,
         actor=actor,
         reason=reason.strip(),
         requested_by=requested_by,
-        details={"error_code": kwargs["error_code"]} if kwargs.get("error_code") else None,
+        details=audit_details or None,
     )
+    if not core_confirmation:
+        kind = COMMAND_FOR.get(transition_name)
+        if kind == CoreCommand.Kind.ISSUE or (kind and card_in_core(account)):
+            command_create(account=account, kind=kind, actor=actor, reason=reason.strip(), requested_by=requested_by)
+            entry.details = {**entry.details, "core_command": kind}
+            entry.save(update_fields=["details"])
+    drive_core(account, actor)
     return account
 
 
-# Transitions a job may apply to many accounts at once: those whose side effects are done in
-# bulk below. Into ``empty`` (a case to open per account) and ``issue`` (jobs to queue) go
-# one account at a time through ``account_transition``.
-BULK_TRANSITIONS = ("activate", "begin_verification", "release_hold", "close")
+@dataclass(frozen=True)
+class Decision:
+    """What a decision did: the account now, and the command core banking must still carry out."""
+
+    account: LoanAccount
+    command: CoreCommand | None
+    applied: bool
+
+
+@transaction.atomic
+def account_decide(
+    *,
+    account_id: int,
+    transition_name: str,
+    actor: Actor,
+    reason: str = "",
+    expected_version: int | None = None,
+    requested_by: User | None = None,
+    four_eyes_checked: bool = False,
+    approval: ApprovalRequest | None = None,
+) -> Decision:
+    """A person's (or the policy's) decision about an account, carried out with core banking.
+
+    Activating, and releasing the hold of a card core banking holds, become a command
+    (activate, or reinstate): the account stays as it is, the page says it waits for core
+    banking, and the transition is applied when core confirms (``accounts.delivery``). An
+    activation asked for a card core does not hold yet asks for the card first. Every other
+    decision is ``account_transition`` (which tells core what it must do).
+    """
+    if transition_name not in CONFIRMED_BY_CORE:
+        account = account_transition(
+            account_id=account_id,
+            transition_name=transition_name,
+            actor=actor,
+            reason=reason,
+            expected_version=expected_version,
+            requested_by=requested_by,
+            four_eyes_checked=four_eyes_checked,
+        )
+        command = CoreCommand.objects.filter(account=account, status=CoreCommand.Status.PENDING).order_by("-pk").first()
+        return Decision(account=account, command=command, applied=True)
+    if transition_name not in TRANSITIONS:
+        raise AccountActionError(_("There is no action called “%(name)s”.") % {"name": transition_name})
+    account = _lock(account_id)
+    _check_version(account, expected_version)
+    _check_permission(account, transition_name, actor, reason, four_eyes_checked)
+    if not can_proceed(getattr(account, transition_name)):
+        raise AccountActionError(_describe_refusal(account, transition_name))
+    pending = pending_kinds(account)
+    if transition_name == "release_hold" and not card_in_core(account, pending):
+        if release_target(account) == State.ACTIVE:
+            raise AccountActionError(
+                _("Core banking holds no card for this line, so there is nothing to reinstate. Re-drive the account.")
+            )
+        # No card in core banking to reinstate: the hold is the desk's alone.
+        account = account_transition(
+            account_id=account_id,
+            transition_name=transition_name,
+            actor=actor,
+            reason=reason,
+            requested_by=requested_by,
+            four_eyes_checked=four_eyes_checked,
+        )
+        return Decision(account=account, command=None, applied=True)
+    if transition_name == "activate":
+        kind = CoreCommand.Kind.ACTIVATE if account.card_state else CoreCommand.Kind.ISSUE
+    else:
+        kind = CoreCommand.Kind.REINSTATE
+    if kind in pending:
+        waiting = CoreCommand.objects.filter(account=account, kind=kind, status=CoreCommand.Status.PENDING).first()
+        raise AccountActionError(
+            _("Core banking was already asked to do this at %(when)s; the account changes when it answers.")
+            % {"when": date_format(timezone.localtime(waiting.created_at), "DATETIME_FORMAT") if waiting else "—"}
+        )
+    command = command_create(
+        account=account, kind=kind, actor=actor, reason=reason.strip(), requested_by=requested_by, approval=approval
+    )
+    _audit(
+        account,
+        action="ask_core",
+        from_state=account.state,
+        actor=actor,
+        reason=reason.strip(),
+        requested_by=requested_by,
+        details={"decision": transition_name, "core_command": kind, "command": command.pk},
+    )
+    return Decision(account=account, command=command, applied=False)
+
+
+# Transitions applied to many accounts at once when core banking confirms them (the delivery
+# job's answers, reconciliation): those whose side effects are done in bulk below. Into
+# ``empty`` (a case to open per account) go one account at a time through ``account_transition``.
+BULK_TRANSITIONS = ("activate", "release_hold", "close")
 
 
 @dataclass
@@ -302,23 +448,28 @@ def accounts_transition_bulk(
     accounts: Sequence[LoanAccount],
     transition_name: str,
     actor: Actor,
+    core_confirmation: Mapping[int, str],
     reason: str | Mapping[int, str] = "",
+    requested_by: Mapping[int, User | None] | None = None,
 ) -> BulkTransition:
-    """Apply one transition to many accounts for a job, audited, in a constant number of queries.
+    """Apply what core banking confirmed to many accounts, audited, in a constant number of queries.
 
-    What ``account_transition`` does for a system actor, for each account: the model's
-    transition method decides and changes the fields, the version goes up, the account gets
-    its tranche plan when it becomes active, its open cases resolve and one audit row is
-    written; but the saves, tranches, cases and audit rows go to the database in bulk. The
-    caller has locked the accounts, with their customer, in this transaction
-    (``select_for_update(of=("self",)).select_related("customer")``). ``reason`` is the same
-    for all, or one per account id. An account the transition does not allow is left as it
-    is and reported in ``refused`` with the reason.
+    What ``account_transition`` does with a ``core_confirmation``, for each account: the
+    model's transition method decides and changes the fields, the version goes up, the
+    account gets its tranche plan when it becomes active, its open cases resolve and one audit
+    row is written; but the saves, tranches, cases and audit rows go to the database in bulk.
+    The caller has locked the accounts, with their customer, in this transaction
+    (``select_for_update(of=("self",)).select_related("customer")``). ``core_confirmation``
+    names, per account id, what confirmed it (e.g. ``command 12``); ``reason`` is the same for
+    all, or one per account id. An account the transition does not allow is left as it is and
+    reported in ``refused`` with the reason.
     """
     if actor.user is not None:
-        raise ValueError("accounts_transition_bulk is for jobs; staff go through account_transition.")
+        raise ValueError("accounts_transition_bulk applies core banking's answers; staff use account_decide.")
     if transition_name not in BULK_TRANSITIONS:
         raise ValueError(f"{transition_name!r} is not a bulk transition; use account_transition.")
+    if any(not core_confirmation.get(account.pk) for account in accounts):
+        raise ValueError("every account of a bulk transition needs core banking's confirmation")
     result = BulkTransition(moved=[], refused={})
     from_states: dict[int, str] = {}
     changed = {"state", "version", "state_changed_at"}
@@ -364,6 +515,8 @@ def accounts_transition_bulk(
             from_state=from_states[account.pk],
             actor=actor,
             reason=(reason if isinstance(reason, str) else reason.get(account.pk, "")).strip(),
+            requested_by=(requested_by or {}).get(account.pk),
+            details={"core": core_confirmation[account.pk]},
         )
         for account in result.moved
     )
@@ -418,6 +571,31 @@ def account_step_record(
         reason=reason.strip() or str(Step(step).label),
         details={"step": step},
     )
+    drive_core(account, actor)
+    return account
+
+
+@transaction.atomic
+def account_limit_record(
+    *, account_id: int, usable_limit: Decimal, actor: Actor, reason: str, core_confirmation: str
+) -> LoanAccount:
+    """Core banking changed the usable limit (an event, or reconciliation): the desk follows, audited."""
+    account = _lock(account_id)
+    new_limit = min(account.approved_limit, max(usable_limit, Decimal(0)))
+    if new_limit == account.released_limit:
+        return account
+    previous = account.released_limit
+    account.released_limit = new_limit
+    account.version += 1
+    account.save()
+    _audit(
+        account,
+        action="limit_changed",
+        from_state=account.state,
+        actor=actor,
+        reason=reason,
+        details={"from": str(previous), "to": str(new_limit), "core": core_confirmation},
+    )
     return account
 
 
@@ -446,6 +624,10 @@ def approval_request_create(
     elif kind == ApprovalRequest.Kind.RELEASE_TRANCHE:
         if account.state != State.ACTIVE or not TIERS[account.tier].staged:
             raise AccountActionError(_("Further tranches are released only on active accounts with a staged line."))
+        if CoreCommand.Kind.SET_LIMIT in pending_kinds(account):
+            raise AccountActionError(
+                _("The last tranche released is still waiting for core banking; ask again once it is confirmed.")
+            )
         tranche = _next_planned_tranche(account)
         if tranche is None:
             raise AccountActionError(_("Every tranche of this line is already released."))
@@ -471,7 +653,10 @@ def _lock_pending(request_id: int) -> ApprovalRequest:
 
 @transaction.atomic
 def approval_request_approve(*, request_id: int, approver: User, note: str = "") -> ApprovalRequest:
-    """The second officer approves: the release happens now, with both names in the audit."""
+    """The second officer approves: core banking is asked now, with both names in the audit.
+
+    The release (or the tranche) shows on the account once core banking confirms it.
+    """
     approval = _lock_pending(request_id)
     if approval.requested_by_id == approver.pk:
         raise AccountActionError(_("You asked for this release yourself; another credit officer has to approve it."))
@@ -483,16 +668,17 @@ def approval_request_approve(*, request_id: int, approver: User, note: str = "")
         "reason": approval.reason,
     }
     if approval.kind == ApprovalRequest.Kind.RELEASE_HOLD:
-        account_transition(
+        account_decide(
             account_id=approval.account_id,
             transition_name="release_hold",
             actor=actor,
             reason=reason,
             requested_by=approval.requested_by,
             four_eyes_checked=True,
+            approval=approval,
         )
     else:
-        _tranche_release(approval, actor=actor, reason=reason)
+        _tranche_release_ask(approval, actor=actor, reason=reason)
     approval.status = ApprovalRequest.Status.APPROVED
     approval.decided_by = approver
     approval.decided_at = timezone.now()
@@ -501,15 +687,43 @@ def approval_request_approve(*, request_id: int, approver: User, note: str = "")
     return approval
 
 
-def _tranche_release(approval: ApprovalRequest, *, actor: Actor, reason: str) -> None:
+def _tranche_release_ask(approval: ApprovalRequest, *, actor: Actor, reason: str) -> CoreCommand:
+    """Ask core banking to raise the usable limit by the approved tranche."""
     account = _lock(approval.account_id)
     tranche = approval.tranche
     if account.state != State.ACTIVE or tranche is None or tranche.status != Tranche.Status.PLANNED:
         raise AccountActionError(_("This tranche can no longer be released: the account changed since the request."))
-    tranche.status = Tranche.Status.RELEASED
-    tranche.released_at = timezone.now()
-    tranche.save()
-    account.released_limit = min(account.approved_limit, account.released_limit + tranche.amount)
+    command = command_create(
+        account=account,
+        kind=CoreCommand.Kind.SET_LIMIT,
+        actor=actor,
+        reason=reason,
+        requested_by=approval.requested_by,
+        approval=approval,
+        tranche=tranche,
+        usable_limit=min(account.approved_limit, account.released_limit + tranche.amount),
+    )
+    _audit(
+        account,
+        action="ask_core",
+        from_state=account.state,
+        actor=actor,
+        reason=reason,
+        requested_by=approval.requested_by,
+        details={"decision": "release_tranche", "core_command": command.kind, "command": command.pk},
+    )
+    return command
+
+
+def tranche_release_confirmed(
+    *, account: LoanAccount, tranche: Tranche | None, usable_limit: Decimal, command: CoreCommand, actor: Actor
+) -> None:
+    """Core banking set the new usable limit: the tranche is released here too (account locked by the caller)."""
+    if tranche is not None and tranche.status == Tranche.Status.PLANNED:
+        tranche.status = Tranche.Status.RELEASED
+        tranche.released_at = timezone.now()
+        tranche.save()
+    account.released_limit = min(account.approved_limit, usable_limit)
     account.version += 1
     account.save()
     _audit(
@@ -517,9 +731,13 @@ def _tranche_release(approval: ApprovalRequest, *, actor: Actor, reason: str) ->
         action="release_tranche",
         from_state=account.state,
         actor=actor,
-        reason=reason,
-        requested_by=approval.requested_by,
-        details={"tranche": tranche.sequence, "amount": str(tranche.amount)},
+        reason=command.reason,
+        requested_by=command.requested_by,
+        details={
+            "tranche": tranche.sequence if tranche else None,
+            "amount": str(tranche.amount) if tranche else None,
+            "core": f"command {command.pk}",
+        },
     )
 
 

@@ -63,16 +63,25 @@ def link_create(account: LoanAccount) -> tuple[ActivationLink, str]:
 
 
 def link_from_token(token: str) -> ActivationLink:
+    """The link behind a token. A used link still shows where the activation stands (nothing more)."""
     try:
         secret = signing.TimestampSigner(salt=SALT).unsign(token, max_age=timedelta(days=60))
     except signing.BadSignature:
         raise LinkInvalid from None
     link = ActivationLink.objects.select_related("account__customer").filter(secret_hash=_secret_hash(secret)).first()
-    if link is None or link.used_at or link.expires_at < timezone.now():
+    if link is None or link.expires_at < timezone.now():
         raise LinkInvalid
-    if link.account.state in (State.CLOSED, State.ACTIVE) or link.account.on_hold:
+    if link.account.state == State.CLOSED or link.account.on_hold:
+        raise LinkInvalid
+    if link.used_at is None and link.account.state == State.ACTIVE:
         raise LinkInvalid
     return link
+
+
+def link_usable(link: ActivationLink) -> None:
+    """Steps are taken only on an unused link of an account still waiting for them."""
+    if link.used_at or link.account.state == State.ACTIVE:
+        raise AccountActionError(_("Your part is done; there is nothing more to enter here."))
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,7 @@ class CodeSent:
 def code_send(*, link_id: int) -> CodeSent:
     """Make a new 6-digit code for the link (rate-limited); the caller sends it by SMS."""
     link = ActivationLink.objects.select_for_update().select_related("account__customer").get(pk=link_id)
+    link_usable(link)
     now = timezone.now()
     if link.locked_until and link.locked_until > now:
         raise AccountActionError(
@@ -115,6 +125,7 @@ def code_verify(*, link_id: int, code: str) -> LoanAccount:
     and the count is saved even though the caller gets an error."""
     with transaction.atomic():
         link = ActivationLink.objects.select_for_update().select_related("account__customer").get(pk=link_id)
+        link_usable(link)
         problem = _check_code(link, code)
         if problem is None:
             link.code_hash = ""
@@ -149,6 +160,7 @@ def _check_code(link: ActivationLink, code: str) -> str | None:
 @transaction.atomic
 def password_set(*, link_id: int, password: str, password2: str) -> LoanAccount:
     link = ActivationLink.objects.select_for_update().select_related("account__customer").get(pk=link_id)
+    link_usable(link)
     if password != password2:
         raise ValidationError(_("The two passwords differ. Type the same password twice."))
     validate_password(password)
@@ -170,21 +182,35 @@ def _start_verification(account: LoanAccount) -> None:
 
 
 def _finish_if_done(link: ActivationLink, account: LoanAccount) -> LoanAccount:
-    """All the customer's steps done: activate (or wait for the credit review on high risk)."""
-    customer_steps = [step for step in account.steps_missing() if step != Step.CREDIT_REVIEW]
-    if customer_steps:
+    """All the customer's steps done: the link has served. Recording the last step asked core
+    banking to activate the card (or the line waits for the credit review on high risk)."""
+    if any(step != Step.CREDIT_REVIEW for step in account.steps_missing()):
         return account
-    if not account.steps_missing():
-        account = account_transition(
-            account_id=account.pk,
-            transition_name="activate",
-            actor=CUSTOMER,
-            reason=_("The customer finished every verification step."),
-        )
-        link.used_at = timezone.now()
-        link.save(update_fields=["used_at"])
+    link.used_at = timezone.now()
+    link.save(update_fields=["used_at"])
     return account
 
 
-def remaining_steps(account: LoanAccount) -> list[Step]:
-    return account.steps_missing()
+@dataclass(frozen=True)
+class Progress:
+    """Where the customer's activation stands, for their page."""
+
+    needs_code: bool
+    needs_password: bool
+    waiting_for_credit: bool
+    activating: bool
+    failed: bool
+    active: bool
+
+
+def activation_progress(account: LoanAccount) -> Progress:
+    missing = account.steps_missing()
+    customer_done = not any(step != Step.CREDIT_REVIEW for step in missing)
+    return Progress(
+        needs_code=Step.SMS_CODE in missing,
+        needs_password=Step.PASSWORD in missing and Step.SMS_CODE not in missing,
+        waiting_for_credit=missing == [Step.CREDIT_REVIEW],
+        activating=customer_done and not missing and account.state in (State.ISSUED, State.VERIFYING),
+        failed=customer_done and account.state == State.EMPTY,
+        active=account.state == State.ACTIVE,
+    )

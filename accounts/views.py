@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 
 from django.conf import settings
@@ -26,9 +24,10 @@ from django_tables2 import RequestConfig
 from accounts import selectors
 from accounts.batches import batch_cancel, batch_start
 from accounts.credit_review import proposal_decide
+from accounts.events import MAX_BODY, EventError, core_event_apply
 from accounts.filters import AccountFilter
 from accounts.forms import AccountActionForm, DecisionForm, ImportForm
-from accounts.ingest import COLUMNS, EventError, accounts_import, core_event_apply
+from accounts.ingest import COLUMNS, accounts_import
 from accounts.models import (
     ApprovalRequest,
     CreditReviewProposal,
@@ -42,12 +41,13 @@ from accounts.policy import Step, may_trigger
 from accounts.services import (
     AccountActionError,
     Actor,
+    account_decide,
     account_step_record,
-    account_transition,
     approval_request_approve,
     approval_request_create,
     approval_request_reject,
 )
+from accounts.signatures import HEADER, SignatureError, verify
 from accounts.tables import AccountTable
 from portal.exports import export_response
 from portal.http import redirect_back, staff_user
@@ -132,7 +132,7 @@ def account_detail(request: HttpRequest, number: str) -> HttpResponse:
         "tranches": selectors.account_tranches(account),
         "timeline": selectors.account_timeline(account),
         "pending": selectors.account_pending_requests(account),
-        "attempts": selectors.account_attempts(account),
+        "commands": selectors.account_commands(account),
         "notifications": selectors.account_notifications(account),
         "proposal": account.review_proposals.filter(status=CreditReviewProposal.Status.OPEN).first(),
         "form": AccountActionForm(initial={"version": account.version}),
@@ -182,23 +182,33 @@ def account_action(request: HttpRequest, number: str, action: str) -> HttpRespon
             )
             messages.success(request, _("Credit review approved."))
         else:
-            updated = account_transition(
+            decision = account_decide(
                 account_id=account.pk,
                 transition_name=action,
                 actor=Actor.staff(staff_user(request)),
                 reason=reason,
                 expected_version=version,
             )
-            messages.success(
-                request,
-                _("Done: the account is now %(state)s.") % {"state": updated.get_state_display()},
-            )
-            if action == "issue" and redis_error():
+            if decision.applied:
+                messages.success(
+                    request,
+                    _("Done: the account is now %(state)s.") % {"state": decision.account.get_state_display()},
+                )
+            else:
+                messages.success(
+                    request,
+                    _(
+                        "Sent to core banking (%(command)s). The account changes as soon as core banking confirms; "
+                        "this page shows it waiting until then."
+                    )
+                    % {"command": decision.command.get_kind_display() if decision.command else action},
+                )
+            if decision.command is not None and redis_error():
                 messages.warning(
                     request,
                     _(
-                        "Automated activation is delayed: the job queue is not answering. "
-                        "It starts by itself once the queue is back; nothing else to do."
+                        "Core banking is told with a delay: the job queue is not answering. "
+                        "The command is saved and goes out by itself once the queue is back; nothing else to do."
                     ),
                 )
     except AccountActionError as exc:
@@ -262,31 +272,37 @@ def account_import(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/import.html", {"form": form, "report": report, "columns": COLUMNS})
 
 
-def _signature_ok(request: HttpRequest) -> bool:
-    secret = settings.CORE_WEBHOOK_SECRET
-    given = request.headers.get("X-Core-Signature", "")
-    if not secret or not given.startswith("sha256="):
-        return False
-    expected = hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, given.removeprefix("sha256="))
+def _event_error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error_code": code, "error_message": message}, status=status)
 
 
 @login_not_required
 @csrf_exempt
 @require_POST
 def core_events(request: HttpRequest) -> JsonResponse:
-    """Card events from core banking, signed with HMAC-SHA256 over the raw body."""
-    if not _signature_ok(request):
-        return JsonResponse({"error": "Missing or bad X-Core-Signature."}, status=403)
+    """Events from core banking, signed with ``X-Core-Signature`` (docs/core-banking.openapi.yaml)."""
     try:
-        payload = json.loads(request.body)
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY:
+        return _event_error(413, "TOO_LARGE", f"The body has {declared} bytes; at most {MAX_BODY} are accepted.")
+    body = request.read(MAX_BODY + 1)
+    if len(body) > MAX_BODY:
+        return _event_error(413, "TOO_LARGE", f"The body is larger than {MAX_BODY} bytes.")
+    try:
+        verify(request.headers.get(HEADER, ""), body, settings.CORE_WEBHOOK_SECRETS)
+    except SignatureError as exc:
+        return _event_error(401, exc.code, exc.message)
+    try:
+        payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return JsonResponse({"error": f"The body is not valid JSON: {exc}"}, status=400)
+        return _event_error(400, "MALFORMED_JSON", f"The body is not valid JSON: {exc}")
     try:
-        result = core_event_apply(payload)
+        receipt = core_event_apply(payload)
     except EventError as exc:
-        return JsonResponse({"error": exc.message}, status=exc.status)
-    return JsonResponse(result.body, status=result.status)
+        return JsonResponse(exc.body(), status=exc.status)
+    return JsonResponse(receipt.body())
 
 
 @require_http_methods(["GET"])

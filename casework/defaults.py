@@ -44,6 +44,24 @@ PLAYBOOKS = {
             "Tell customer service what to say to the customer",
         ],
     ),
+    "core_sync": (
+        "The desk and core banking disagree",
+        [
+            "Read what core banking answered or reported (the case's first timeline entry)",
+            "Compare the card in core banking with the account's state and history",
+            "Decide which side is right with the owner of the decision (credit for holds and limits)",
+            "Correct the wrong side: an action on the account, or a ticket to the core banking team",
+            "Confirm that the next reconciliation run finds no mismatch",
+        ],
+    ),
+    "not_issued": (
+        "Approved line whose card was not issued",
+        [
+            "Check why the card was not issued (high risk waits for a credit officer)",
+            "Issue the card, or record why the line must wait",
+            "Tell customer service if the customer has asked",
+        ],
+    ),
 }
 
 

@@ -8,8 +8,7 @@ from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import EmptyCause
-from casework.models import Case, CaseStudy, Priority, Status
+from casework.models import Case, CaseCause, CaseStudy, Priority, Status
 from casework.selectors import overdue_q
 from portal.models import Department
 
@@ -29,7 +28,7 @@ class CaseFilter(django_filters.FilterSet):
         .order_by("first_name", "username"),
         empty_label=_("Anyone"),
     )
-    cause = django_filters.ChoiceFilter(label=_("Cause"), choices=EmptyCause.choices, empty_label=_("Any cause"))
+    cause = django_filters.ChoiceFilter(label=_("Cause"), choices=CaseCause.choices, empty_label=_("Any cause"))
     priority = django_filters.ChoiceFilter(label=_("Priority"), choices=Priority.choices, empty_label=_("Any"))
     overdue = django_filters.BooleanFilter(label=_("Overdue only"), method="filter_overdue", widget=forms.CheckboxInput)
     drill = django_filters.ChoiceFilter(
@@ -73,7 +72,7 @@ class CaseStudyFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(
         label=_("Search"), method="search", help_text=_("Words from the title, summary, root cause or lessons")
     )
-    cause = django_filters.ChoiceFilter(label=_("Cause"), choices=EmptyCause.choices, empty_label=_("Any cause"))
+    cause = django_filters.ChoiceFilter(label=_("Cause"), choices=CaseCause.choices, empty_label=_("Any cause"))
     outcome = django_filters.ChoiceFilter(
         label=_("Classified as"), choices=CaseStudy.Outcome.choices, empty_label=_("Successes and problems")
     )

@@ -24,6 +24,18 @@ class Status(models.TextChoices):
     CLOSED = "closed", _("Closed")
 
 
+class CaseCause(models.TextChoices):
+    """Why a case exists: the three empty-card causes, and two problems around them."""
+
+    SYSTEM_CONFIG = EmptyCause.SYSTEM_CONFIG.value, EmptyCause.SYSTEM_CONFIG.label
+    CUSTOMER_INCOMPLETE = EmptyCause.CUSTOMER_INCOMPLETE.value, EmptyCause.CUSTOMER_INCOMPLETE.label
+    RISK_HOLD = EmptyCause.RISK_HOLD.value, EmptyCause.RISK_HOLD.label
+    # Core banking and the desk disagree: a refused or late command, or a reconciliation mismatch.
+    CORE_SYNC = "core_sync", _("Out of step with core banking")
+    # An approved line whose card was not issued in time.
+    NOT_ISSUED = "not_issued", _("Approved, card not issued")
+
+
 OPEN_STATUSES = (Status.NEW, Status.ASSIGNED, Status.IN_PROGRESS, Status.WAITING_CUSTOMER)
 BOARD_STATUSES = (*OPEN_STATUSES, Status.RESOLVED)
 
@@ -71,7 +83,7 @@ class WipLimit(models.Model):
 class Playbook(models.Model):
     """The ordered checklist for one empty-card cause."""
 
-    cause = models.CharField(_("cause"), max_length=30, choices=EmptyCause.choices, unique=True)
+    cause = models.CharField(_("cause"), max_length=30, choices=CaseCause.choices, unique=True)
     title = models.CharField(_("title"), max_length=200)
 
     class Meta:
@@ -214,7 +226,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
     """
 
     account = models.ForeignKey(LoanAccount, on_delete=models.PROTECT, related_name="cases")
-    cause = models.CharField(_("cause"), max_length=30, choices=EmptyCause.choices)
+    cause = models.CharField(_("cause"), max_length=30, choices=CaseCause.choices)
     department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="cases")
     status = FSMField(_("status"), default=Status.NEW, choices=Status.choices, protected=True)
     priority = models.PositiveSmallIntegerField(_("priority"), choices=Priority.choices, default=Priority.P3)
@@ -404,7 +416,7 @@ class CaseStudy(models.Model):
         PROBLEM = "problem", _("Problem: change something")
 
     title = models.CharField(_("title"), max_length=200)
-    cause = models.CharField(_("cause"), max_length=30, choices=EmptyCause.choices)
+    cause = models.CharField(_("cause"), max_length=30, choices=CaseCause.choices)
     outcome = models.CharField(_("classified as"), max_length=10, choices=Outcome.choices)
     case = models.ForeignKey(
         Case, on_delete=models.SET_NULL, null=True, blank=True, related_name="studies", verbose_name=_("case")

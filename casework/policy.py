@@ -5,13 +5,16 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from accounts.models import EmptyCause, LoanAccount
+from accounts.models import LoanAccount
 from accounts.policy import RiskTier, department_codes
+from casework.models import CaseCause
 
 DEPARTMENT_FOR_CAUSE: dict[str, str] = {
-    EmptyCause.SYSTEM_CONFIG: "tech",
-    EmptyCause.CUSTOMER_INCOMPLETE: "service",
-    EmptyCause.RISK_HOLD: "credit",
+    CaseCause.SYSTEM_CONFIG: "tech",
+    CaseCause.CUSTOMER_INCOMPLETE: "service",
+    CaseCause.RISK_HOLD: "credit",
+    CaseCause.CORE_SYNC: "tech",
+    CaseCause.NOT_ISSUED: "credit",
 }
 
 BIG_LINE = Decimal("10000000")  # ¥10 M

@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest
 from django.utils import timezone
 
 from accounts.policy import department_codes
+from accounts.selectors import with_core_waiting
 from casework.models import (
     BOARD_STATUSES,
     OPEN_STATUSES,
@@ -136,7 +137,9 @@ def board(user: Any, cases: QuerySet[Case], departments: list[Department]) -> li
     }
     first_ids = _first_card_ids(scoped, departments)
     firsts = sorted(
-        Case.objects.filter(pk__in=first_ids).select_related("account__customer", "assignee"),
+        with_core_waiting(Case.objects.filter(pk__in=first_ids), "account_id").select_related(
+            "account__customer", "assignee"
+        ),
         key=lambda case: (case.priority, case.resolve_due_at, case.pk),
     )
     cells = {
@@ -190,7 +193,9 @@ def assignable_staff(user: Any) -> list[User]:
 
 
 def case_list(user: Any) -> CaseQuerySet:
-    return visible_cases(user).select_related("account__customer", "assignee", "department")
+    return with_core_waiting(visible_cases(user), "account_id").select_related(
+        "account__customer", "assignee", "department"
+    )
 
 
 def get_case_for_user(request: HttpRequest, pk: int) -> tuple[Case, bool]:

@@ -25,6 +25,7 @@ from accounts.models import EmptyCause, LoanAccount
 from casework.models import (
     OPEN_STATUSES,
     Case,
+    CaseCause,
     CaseEvent,
     CaseStudy,
     ChecklistItem,
@@ -115,13 +116,15 @@ def _drill_of(account: LoanAccount) -> int | None:
     return Case.objects.filter(account=account, drill__isnull=False).values_list("drill_id", flat=True).first()
 
 
-def case_open_for_account(*, account: LoanAccount, cause: str, actor: Actor) -> Case:
-    """Open the case for an account that just became empty, or note it on the open one.
+def case_open_for_account(*, account: LoanAccount, cause: str, actor: Actor, note: str = "") -> Case:
+    """Open the case for an account that just became empty (or has another problem), or note it on the open one.
 
-    Safe against a concurrent opening for the same account and cause: the database allows
-    one open case per pair, and the loser of that race adds to the winner's timeline.
+    ``note`` says what happened, for causes other than the account going empty (e.g. core
+    banking refused a command). Safe against a concurrent opening for the same account and
+    cause: the database allows one open case per pair, and the loser of that race adds to
+    the winner's timeline.
     """
-    cause_label = EmptyCause(cause).label
+    cause_label = CaseCause(cause).label
     existing = Case.objects.open().filter(account=account, cause=cause).first()
     if existing is None:
         now = timezone.now()
@@ -155,7 +158,7 @@ def case_open_for_account(*, account: LoanAccount, cause: str, actor: Actor) -> 
                 case,
                 CaseEvent.Kind.OPENED,
                 actor,
-                _("Opened: the account went to the empty-card state (%(cause)s).") % {"cause": cause_label},
+                note or _("Opened: the account went to the empty-card state (%(cause)s).") % {"cause": cause_label},
                 to_status=Status.NEW,
             )
             return case
@@ -163,7 +166,7 @@ def case_open_for_account(*, account: LoanAccount, cause: str, actor: Actor) -> 
         existing,
         CaseEvent.Kind.SYSTEM,
         actor,
-        _("The account went to the empty-card state (%(cause)s) again.") % {"cause": cause_label},
+        note or _("The account went to the empty-card state (%(cause)s) again.") % {"cause": cause_label},
     )
     return existing
 
@@ -492,7 +495,7 @@ def cases_open_for_empty_accounts(*, actor: Actor, batch_size: int = 2000) -> in
                         kind=CaseEvent.Kind.OPENED,
                         actor_name=actor.name,
                         text=_("Opened: the account went to the empty-card state (%(cause)s).")
-                        % {"cause": EmptyCause(case.cause).label},
+                        % {"cause": CaseCause(case.cause).label},
                         to_status=Status.NEW,
                         created_at=case.opened_at,
                     )

@@ -10,11 +10,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.models import EmptyCause
 from casework import selectors
 from casework.filters import CaseStudyFilter
 from casework.forms import CaseStudyForm
-from casework.models import Case, CaseStudy, Incident, Playbook
+from casework.models import Case, CaseCause, CaseStudy, Incident, Playbook
 from casework.services import CaseActionError, case_study_create, case_study_source, case_study_update
 from portal.http import staff_user
 
@@ -89,12 +88,12 @@ def study_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("casework.view_playbook", raise_exception=True)
 def playbook(request: HttpRequest, cause: str) -> HttpResponse:
     """One cause's checklist, with the case studies written about that cause."""
-    if cause not in EmptyCause.values:
+    if cause not in CaseCause.values:
         raise Http404
     book = Playbook.objects.filter(cause=cause).prefetch_related("steps").first()
     studies = selectors.case_studies_for(cause)
     return render(
         request,
         "casework/playbook.html",
-        {"playbook": book, "cause_label": EmptyCause(cause).label, "cause": cause, **studies},
+        {"playbook": book, "cause_label": CaseCause(cause).label, "cause": cause, **studies},
     )

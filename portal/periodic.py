@@ -34,10 +34,34 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         _("Dashboard figures: computed once a minute for everyone, so that opening the dashboard costs nothing."),
     ),
     PeriodicJob(
+        "sweep_core_commands",
+        "accounts.jobs.sweep_core_commands",
+        60,
+        _(
+            "Core banking outbox: re-queues commands whose delivery was lost (Redis down, a worker killed) "
+            "and opens a tech case for those core banking has not confirmed in time."
+        ),
+    ),
+    PeriodicJob(
+        "reconcile_core",
+        "accounts.jobs.reconcile_core",
+        5 * 60,
+        _("Reconciliation: the cards core banking changed since the last run, compared with the accounts here."),
+    ),
+    PeriodicJob(
+        "reconcile_core_full",
+        "accounts.jobs.reconcile_core_full",
+        24 * 60 * 60,
+        _("Nightly full reconciliation: every card of core banking compared with the accounts here."),
+    ),
+    PeriodicJob(
         "scan_accounts",
         "accounts.jobs.scan_accounts",
         5 * 60,
-        _("Activation monitor: overdue accounts go empty with their cause; lost activations are re-queued."),
+        _(
+            "Activation monitor: overdue accounts go empty with their cause; approved lines not issued in time "
+            "are flagged to credit."
+        ),
     ),
     PeriodicJob(
         "escalate_overdue_cases",

@@ -147,20 +147,44 @@ CACHES = {
 }
 
 # --- Core banking -----------------------------------------------------------------------
-# Shared secret for the signed card-event webhook (POST /api/core/events). Without it the
-# webhook refuses every call.
-CORE_WEBHOOK_SECRET = env_str("CORE_WEBHOOK_SECRET", "dev-webhook-secret" if DEBUG else "")
-
-# The core-banking gateway: "simulated" (deterministic, with fault injection) or "http".
-CORE_GATEWAY = env_str("CORE_GATEWAY", "simulated")
+# The contract both ways is docs/core-banking.openapi.yaml. The portal reaches core banking
+# with CORE_GATEWAY=http at CORE_GATEWAY_URL ("make run" starts the reference service and
+# points here); "simulated" is an in-process stand-in for unit tests, refused in production.
+CORE_GATEWAY = env_str("CORE_GATEWAY", "simulated" if DEBUG else "")
 if CORE_GATEWAY not in {"simulated", "http"}:
-    raise ImproperlyConfigured(f"CORE_GATEWAY={CORE_GATEWAY!r} is not a gateway; use simulated or http.")
+    raise ImproperlyConfigured(
+        f"CORE_GATEWAY={CORE_GATEWAY!r} is not a gateway. Set CORE_GATEWAY=http and CORE_GATEWAY_URL to the "
+        "core-banking API (the in-process 'simulated' one is for tests and development only)."
+    )
+if not DEBUG and CORE_GATEWAY == "simulated" and not env_bool("CORE_ALLOW_SIMULATED", False):
+    raise ImproperlyConfigured(
+        "CORE_GATEWAY=simulated with DJANGO_DEBUG=0 would run production on a pretend core banking. "
+        "Set CORE_GATEWAY=http and CORE_GATEWAY_URL, or CORE_ALLOW_SIMULATED=1 for a demo machine."
+    )
 CORE_GATEWAY_URL = env_str("CORE_GATEWAY_URL", "")
+if CORE_GATEWAY == "http" and not CORE_GATEWAY_URL:
+    raise ImproperlyConfigured("CORE_GATEWAY=http needs CORE_GATEWAY_URL, e.g. https://core.bank.internal.")
 CORE_GATEWAY_TIMEOUT = float(env_int("CORE_GATEWAY_TIMEOUT_SECONDS", 5, minimum=1))
-CORE_GATEWAY_RETRIES = env_int("CORE_GATEWAY_RETRIES", 2)
-CORE_GATEWAY_SEED = env_str("CORE_GATEWAY_SEED", "activation-desk")
-# How often the activation job retries a transient gateway error, and after how many seconds.
-ACTIVATION_RETRY_INTERVALS = [10, 60, 300]
+# Shared secrets of the signatures (X-Core-Signature), comma-separated, newest first: the portal
+# signs its requests with the first of CORE_API_SECRETS and accepts events signed with any of
+# CORE_WEBHOOK_SECRETS (two at once while a secret is rotated).
+CORE_API_SECRETS = env_list("CORE_API_SECRETS", ["dev-core-api-secret"] if DEBUG else [])
+CORE_WEBHOOK_SECRETS = env_list("CORE_WEBHOOK_SECRETS", ["dev-webhook-secret"] if DEBUG else [])
+if CORE_GATEWAY == "http" and not CORE_API_SECRETS:
+    raise ImproperlyConfigured(
+        "CORE_API_SECRETS is not set: core banking refuses unsigned requests. Set the secret it shares with the portal."
+    )
+if CORE_GATEWAY == "http" and not CORE_WEBHOOK_SECRETS:
+    raise ImproperlyConfigured(
+        "CORE_WEBHOOK_SECRETS is not set: the portal could not check the events core banking sends. "
+        "Set the secret core banking signs them with (two, comma-separated, while rotating)."
+    )
+# A command core banking has not confirmed after this long is flagged and opens a tech case.
+CORE_COMMAND_STALE_MINUTES = env_int("CORE_COMMAND_STALE_MINUTES", 15, minimum=1)
+# After a failed delivery, the next try waits this long (seconds), then the last value again.
+CORE_COMMAND_RETRY_INTERVALS = [5, 15, 60, 300, 900]
+# An approved line still without a card after this long is flagged (a credit case).
+APPROVED_NOT_ISSUED_HOURS = env_int("APPROVED_NOT_ISSUED_HOURS", 24, minimum=1)
 
 # --- Messages to customers --------------------------------------------------------------
 # SMS like Django's email backends: accounts.sms.ConsoleSmsBackend, FileSmsBackend (make run),

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
-from accounts.selectors import recent_batches
+from accounts.selectors import last_reconciliations, outbox_summary, recent_batches
 from portal.dashboard import figures_snapshot
 from portal.reports import Week, weekly_report
 from portal.selectors import database_error, jobs_overview, periodic_status, redis_error
@@ -32,7 +32,13 @@ def jobs(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "portal/jobs.html",
-        {"overview": jobs_overview(), "periodic": periodic_status(), "batches": recent_batches()},
+        {
+            "overview": jobs_overview(),
+            "periodic": periodic_status(),
+            "batches": recent_batches(),
+            "outbox": outbox_summary(),
+            "reconciliations": last_reconciliations(),
+        },
     )
 
 

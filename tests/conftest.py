@@ -8,6 +8,7 @@ import pytest
 import redis
 from django.contrib.auth.models import AbstractUser
 
+from accounts.gateway import SIMULATED
 from accounts.sms import outbox as sms_outbox
 from casework.defaults import ensure_defaults
 from portal import roles
@@ -39,7 +40,9 @@ def _test_settings(settings, redis_server: RedisProcess) -> Iterator[None]:
     settings.REDIS_URL = redis_server.url
     settings.RQ_QUEUES = {name: {**config, "URL": redis_server.url} for name, config in settings.RQ_QUEUES.items()}
     settings.CACHES = {**settings.CACHES, "figures": {**settings.CACHES["figures"], "LOCATION": redis_server.url}}
+    settings.CORE_GATEWAY = "simulated"
     sms_outbox.clear()
+    SIMULATED.reset()
     yield
     client = redis.Redis.from_url(redis_server.url)
     client.flushall()

@@ -11,7 +11,8 @@ from django.contrib.auth.models import AbstractUser
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from accounts.models import Customer, LoanAccount, Product, State
+from accounts.gateway import SIMULATED
+from accounts.models import CardState, Customer, LoanAccount, Product, State
 from accounts.policy import TIERS, Step, tranche_amounts
 from accounts.validators import credit_code_check_char
 from portal.roles import Role
@@ -58,6 +59,21 @@ class LoanAccountFactory(DjangoModelFactory):
     product = Product.WORKING_CAPITAL
     channel = "Online banking"
     approved_limit = Decimal("1000000.00")
+    card_state = ""
+    card_token = factory.LazyAttribute(lambda account: f"CARD-{account.number}" if account.card_state else None)
+
+
+def card_state_for(state: str, empty_cause: str = "") -> str:
+    """The card core banking holds for an account that got to ``state`` through the services."""
+    if state == State.APPROVED:
+        return ""
+    if state == State.CLOSED:
+        return CardState.TERMINATED
+    if state == State.ACTIVE:
+        return CardState.ACTIVE
+    if state == State.EMPTY and empty_cause == "risk_hold":
+        return CardState.SUSPENDED
+    return CardState.UNACTIVATED
 
 
 def make_account(
@@ -72,7 +88,8 @@ def make_account(
     """An account already in ``state`` with consistent fields, as if it had got there.
 
     ``steps`` are the verification steps done (default: all the tier needs when the account
-    is or was active, none otherwise).
+    is or was active, none otherwise). The card core banking holds follows from the state
+    (``card_state`` overrides it; ``""`` for none).
     """
     now = timezone.now()
     was_active = activated if activated is not None else state in (State.ACTIVE, State.CLOSED)
@@ -81,6 +98,7 @@ def make_account(
     values: dict[str, Any] = {"state": state, "state_changed_at": now}
     if state != State.APPROVED:
         values["issued_at"] = now
+    values["card_state"] = card_state_for(state, empty_cause)
     if state == State.EMPTY:
         values.update(empty_cause=empty_cause, empty_since=now)
     if Step.SMS_CODE in steps:
@@ -98,7 +116,30 @@ def make_account(
         values["closed_at"] = now
     values.update(fields)
     account: LoanAccount = LoanAccountFactory.create(customer=customer, approved_limit=approved, **values)
+    core_holds(account)
     return account
+
+
+def core_holds(account: LoanAccount) -> None:
+    """Put the account's card into the in-process core banking (the unit tests' gateway), as the desk says."""
+    if not account.card_state or not account.card_token:
+        return
+    SIMULATED.seq += 1
+    SIMULATED.cards[account.card_token] = {
+        "token": account.card_token,
+        "account_number": account.number,
+        "state": account.card_state,
+        "product": account.product,
+        "channel": account.channel,
+        "credit_limit": f"{account.approved_limit:.2f}",
+        "usable_limit": f"{account.released_limit:.2f}",
+        "created_time": "2026-12-01T00:00:00Z",
+        "last_modified_time": "2026-12-01T00:00:00Z",
+        "activated_time": None,
+        "ever_activated": account.activated_at is not None,
+        "before_suspension": CardState.ACTIVE if account.activated_at else CardState.UNACTIVATED,
+        "seq": SIMULATED.seq,
+    }
 
 
 def bulk_empty_accounts(count: int, cause: str, *, is_drill: bool = False) -> list[LoanAccount]:

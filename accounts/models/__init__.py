@@ -1,8 +1,10 @@
-"""The accounts app's models, in three modules; import them from here."""
+"""The accounts app's models, in four modules; import them from here."""
 
+from accounts.models.commands import CoreCommand, ReconciliationRun
 from accounts.models.core import (
     ApprovalRequest,
     AuditEntry,
+    CardState,
     Channel,
     CoreEvent,
     Customer,
@@ -13,20 +15,15 @@ from accounts.models.core import (
     Tranche,
 )
 from accounts.models.customer import ActivationLink, CreditReviewProposal, Notification
-from accounts.models.jobs import (
-    ActivationAttempt,
-    ReactivationBatch,
-    ReactivationItem,
-    SimulatorFault,
-    SimulatorFaultQuerySet,
-)
+from accounts.models.jobs import ReactivationBatch, ReactivationItem
 
 __all__ = [
-    "ActivationAttempt",
     "ActivationLink",
     "ApprovalRequest",
     "AuditEntry",
+    "CardState",
     "Channel",
+    "CoreCommand",
     "CoreEvent",
     "CreditReviewProposal",
     "Customer",
@@ -36,8 +33,7 @@ __all__ = [
     "Product",
     "ReactivationBatch",
     "ReactivationItem",
-    "SimulatorFault",
-    "SimulatorFaultQuerySet",
+    "ReconciliationRun",
     "State",
     "Tranche",
 ]

@@ -46,7 +46,17 @@ class Channel(models.TextChoices):
     ADMIN = "admin", _("Admin")
     JOB = "job", _("Background job")
     WEBHOOK = "webhook", _("Core banking webhook")
+    CORE = "core", _("Core banking")
     IMPORT = "import", _("Import")
+
+
+class CardState(models.TextChoices):
+    """The card's state as core banking holds it (the contract's ``CardState``)."""
+
+    UNACTIVATED = "UNACTIVATED", _("Issued, not activated")
+    ACTIVE = "ACTIVE", _("Active")
+    SUSPENDED = "SUSPENDED", _("Suspended")
+    TERMINATED = "TERMINATED", _("Terminated")
 
 
 class Customer(models.Model):
@@ -107,9 +117,13 @@ def _may(transition_name: str) -> Any:
     return lambda account, user: may_trigger(user, transition_name)
 
 
-def _release_target(account: LoanAccount, **kwargs: Any) -> str:
-    """Back to active if the line was ever usable or could be now; else back to issued."""
-    return State.ACTIVE if account.activated_at or account.steps_missing() == [] else State.ISSUED
+def _steps_missing(account: Any) -> bool:
+    return bool(account.steps_missing())
+
+
+def release_target(account: LoanAccount, **kwargs: Any) -> str:
+    """Back to active if the card was active before the hold; else back to issued, to be activated."""
+    return State.ACTIVE if account.activated_at else State.ISSUED
 
 
 class LoanAccount(ConcurrentTransitionMixin, models.Model):
@@ -138,6 +152,12 @@ class LoanAccount(ConcurrentTransitionMixin, models.Model):
     activated_at = models.DateTimeField(_("activated"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     last_error_code = models.CharField(_("last activation error"), max_length=60, blank=True)
+
+    # The card in core banking: its token (chosen here when the card is asked for) and the
+    # state core last reported (blank: core holds no card for this line yet).
+    card_token = models.CharField(_("card token"), max_length=36, unique=True, null=True, blank=True)
+    card_state = models.CharField(_("card in core banking"), max_length=12, choices=CardState.choices, blank=True)
+    card_state_at = models.DateTimeField(_("card state reported"), null=True, blank=True)
 
     sms_verified_at = models.DateTimeField(_("SMS code verified"), null=True, blank=True)
     password_set_at = models.DateTimeField(_("password set"), null=True, blank=True)
@@ -287,6 +307,18 @@ class LoanAccount(ConcurrentTransitionMixin, models.Model):
 
     @transition(
         field=state,
+        source=State.EMPTY,
+        target=State.VERIFYING,
+        conditions=[_empty_only_for(EmptyCause.SYSTEM_CONFIG), _steps_missing],
+        permission=lambda account, user: False,  # only core banking's answer to a re-drive decides it
+    )
+    def await_verification(self) -> None:
+        """The system fault is fixed (core holds the card now); verification steps are still to do."""
+        self._leave_empty()
+        self.last_error_code = ""
+
+    @transition(
+        field=state,
         source=[State.ISSUED, State.VERIFYING, State.ACTIVE, State.EMPTY],
         target=State.EMPTY,
         conditions=[_not_on_hold],
@@ -298,12 +330,12 @@ class LoanAccount(ConcurrentTransitionMixin, models.Model):
     @transition(
         field=state,
         source=State.EMPTY,
-        target=GET_STATE(_release_target, states=[State.ACTIVE, State.ISSUED]),
+        target=GET_STATE(release_target, states=[State.ACTIVE, State.ISSUED]),
         conditions=[_on_hold],
         permission=_may("release_hold"),
     )
     def release_hold(self) -> None:
-        target = _release_target(self)
+        target = release_target(self)
         self._leave_empty()
         if target == State.ACTIVE and not self.activated_at:
             self.activated_at = timezone.now()

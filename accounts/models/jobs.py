@@ -1,83 +1,15 @@
-"""What the background work records: simulated faults, activation attempts, reactivation batches."""
+"""Reactivation batches: a group of empty accounts re-driven through core banking once a fault is fixed."""
 
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models.core import LoanAccount, Product
-
-
-class SimulatorFaultQuerySet(models.QuerySet["SimulatorFault"]):
-    def active_for(self, *, product: str, channel: str) -> SimulatorFaultQuerySet:
-        return self.filter(active=True).filter(Q(product="") | Q(product=product), Q(channel="") | Q(channel=channel))
-
-
-class SimulatorFault(models.Model):
-    """A fault the simulated core banking injects: for demos, tests and drills."""
-
-    class Scenario(models.TextChoices):
-        RANDOM = "random", _("Random failures and timeouts")
-        CONFIGURATION_FAULT = "configuration_fault", _("Configuration fault: every activation fails")
-
-    name = models.CharField(_("name"), max_length=100)
-    scenario = models.CharField(_("scenario"), max_length=30, choices=Scenario.choices, default=Scenario.RANDOM)
-    product = models.CharField(
-        _("product"), max_length=30, choices=Product.choices, blank=True, help_text=_("Empty: every product.")
-    )
-    channel = models.CharField(_("channel"), max_length=60, blank=True, help_text=_("Empty: every channel."))
-    failure_rate = models.FloatField(
-        _("failure rate"), default=0, validators=[MinValueValidator(0), MaxValueValidator(1)], help_text=_("0 to 1")
-    )
-    timeout_rate = models.FloatField(
-        _("timeout rate"), default=0, validators=[MinValueValidator(0), MaxValueValidator(1)], help_text=_("0 to 1")
-    )
-    latency_ms = models.PositiveIntegerField(_("extra latency (ms)"), default=0)
-    active = models.BooleanField(_("active"), default=True)
-
-    objects = SimulatorFaultQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["name"]
-        verbose_name = _("simulator fault")
-        verbose_name_plural = _("simulator faults")
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class ActivationAttempt(models.Model):
-    """One call to core banking to activate an account's card, and how it went."""
-
-    class Result(models.TextChoices):
-        SUCCEEDED = "succeeded", _("Succeeded")
-        TRANSIENT_ERROR = "transient_error", _("Transient error (retried)")
-        PERMANENT_ERROR = "permanent_error", _("Failed")
-
-    account = models.ForeignKey(LoanAccount, on_delete=models.CASCADE, related_name="activation_attempts")
-    number = models.PositiveIntegerField(_("attempt"))
-    result = models.CharField(_("result"), max_length=20, choices=Result.choices)
-    error_code = models.CharField(_("error code"), max_length=60, blank=True)
-    error = models.CharField(_("error"), max_length=300, blank=True)
-    duration_ms = models.PositiveIntegerField(_("duration (ms)"))
-    batch = models.ForeignKey(
-        "accounts.ReactivationBatch", on_delete=models.SET_NULL, null=True, blank=True, related_name="attempts"
-    )
-    created_at = models.DateTimeField(_("time"), default=timezone.now)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        verbose_name = _("activation attempt")
-        verbose_name_plural = _("activation attempts")
-        indexes = [models.Index(fields=["account", "-created_at"], name="attempt_account_time")]
-
-    def __str__(self) -> str:
-        return f"{self.account} #{self.number} {self.result}"
+from accounts.models.core import LoanAccount
 
 
 class ReactivationBatch(models.Model):
@@ -125,10 +57,11 @@ class ReactivationBatch(models.Model):
 
 
 class ReactivationItem(models.Model):
-    """One account of a batch: attempted at most once in that batch."""
+    """One account of a batch: driven at most once in that batch, finished when core banking answers."""
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
+        SENT = "sent", _("Waiting for core banking")
         SUCCEEDED = "succeeded", _("Reactivated")
         FAILED = "failed", _("Failed")
 

@@ -21,8 +21,8 @@ def test_the_second_of_two_stale_actions_is_refused_with_who_and_when(client: Cl
 
     client.force_login(tech)
     client.post(
-        reverse("accounts:action", args=[account.number, "activate"]),
-        {"reason": "config fixed", "version": seen_version},
+        reverse("accounts:action", args=[account.number, "fail_activation"]),
+        {"reason": "core reports a configuration fault", "version": seen_version},
     )
     client.force_login(credit)
     response = client.post(
@@ -31,11 +31,11 @@ def test_the_second_of_two_stale_actions_is_refused_with_who_and_when(client: Cl
         follow=True,
     )
     page = response.content.decode()
-    assert "Tech Tester changed this account (activate) at" in page
+    assert "Tech Tester changed this account (fail activation) at" in page
     assert "Nothing was saved" in page
     account.refresh_from_db()
-    assert account.state == State.ACTIVE
-    assert list(AuditEntry.objects.filter(account=account).values_list("transition", flat=True)) == ["activate"]
+    assert (account.state, account.empty_cause) == (State.EMPTY, "system_config")
+    assert list(AuditEntry.objects.filter(account=account).values_list("transition", flat=True)) == ["fail_activation"]
 
 
 @pytest.mark.skipif(
@@ -65,7 +65,7 @@ def test_two_simultaneous_actions_on_postgresql_leave_one_audit_row(credit, tech
             connections.close_all()
 
     threads = [
-        threading.Thread(target=act, args=("tech", "activate", tech)),
+        threading.Thread(target=act, args=("tech", "fail_activation", tech)),
         threading.Thread(target=act, args=("credit", "hold", credit)),
     ]
     for thread in threads:

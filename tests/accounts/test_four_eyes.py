@@ -6,11 +6,13 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import ApprovalRequest, AuditEntry, EmptyCause, LoanAccount, State
+from accounts.delivery import commands_deliver
+from accounts.models import ApprovalRequest, AuditEntry, CoreCommand, EmptyCause, LoanAccount, State
 from accounts.services import (
     AccountActionError,
     Actor,
-    account_transition,
+    account_decide,
+    account_step_record,
     approval_request_approve,
     approval_request_create,
     approval_request_reject,
@@ -28,10 +30,9 @@ def held_high_risk_account() -> LoanAccount:
 def test_a_high_risk_hold_cannot_be_released_by_one_officer(credit) -> None:
     account = held_high_risk_account()
     with pytest.raises(AccountActionError, match="second credit officer"):
-        account_transition(
-            account_id=account.pk, transition_name="release_hold", actor=Actor.staff(credit), reason="ok"
-        )
+        account_decide(account_id=account.pk, transition_name="release_hold", actor=Actor.staff(credit), reason="ok")
     assert LoanAccount.objects.get(pk=account.pk).on_hold
+    assert not CoreCommand.objects.exists()
 
 
 def test_the_requester_cannot_approve_their_own_request(credit) -> None:
@@ -53,13 +54,24 @@ def test_a_second_officer_approves_and_both_names_are_recorded(credit, credit2) 
     )
     approval_request_approve(request_id=request.pk, approver=credit2, note="checked the file")
 
+    # The decision is on record with both names; the line stays held until core banking reinstates the card.
     account.refresh_from_db()
-    assert account.state == State.ACTIVE
-    entry = AuditEntry.objects.get(account=account)
-    assert (entry.transition, entry.actor, entry.requested_by) == ("release_hold", credit2, credit)
-    assert "fraud cleared" in entry.reason
+    assert account.on_hold
+    decision = AuditEntry.objects.get(account=account)
+    assert (decision.transition, decision.actor, decision.requested_by) == ("ask_core", credit2, credit)
+    assert "fraud cleared" in decision.reason
     request.refresh_from_db()
     assert (request.status, request.decided_by, request.decision_note) == ("approved", credit2, "checked the file")
+    command = CoreCommand.objects.get(account=account)
+    assert (command.kind, command.body["state"], command.approval) == ("reinstate", "ACTIVE", request)
+
+    commands_deliver()
+    account.refresh_from_db()
+    assert (account.state, account.card_state) == (State.ACTIVE, "ACTIVE")
+    released = AuditEntry.objects.get(account=account, transition="release_hold")
+    assert (released.actor_name, released.channel, released.requested_by) == ("core banking", "core", credit2)
+    assert released.details == {"core": f"command {command.pk}"}
+    assert "fraud cleared" in released.reason
 
 
 def test_the_database_refuses_a_self_approval_even_past_the_service(credit) -> None:
@@ -94,22 +106,31 @@ def test_other_roles_cannot_request_or_approve(credit, service, tech, auditor) -
             approval_request_approve(request_id=request.pk, approver=outsider)
 
 
-def test_the_next_tranche_is_released_on_approval(credit, credit2) -> None:
-    account = make_account(State.VERIFYING, tier="high", steps=HIGH_STEPS)
-    account_transition(account_id=account.pk, transition_name="activate", actor=Actor.system("job", "job"))
+def test_the_next_tranche_is_released_once_core_banking_sets_the_limit(credit, credit2) -> None:
+    account = make_account(State.VERIFYING, tier="high", steps=["sms_code", "password"])
+    account_step_record(account_id=account.pk, step="credit_review", actor=Actor.staff(credit), reason="file ok")
+    commands_deliver()  # the activation core banking was asked for, with the first tranche usable
     account.refresh_from_db()
+    assert account.state == State.ACTIVE
     first = account.released_limit
 
     request = approval_request_create(account_id=account.pk, kind="release_tranche", requested_by=credit, reason="good")
     assert request.tranche is not None and request.tranche.sequence == 2
     approval_request_approve(request_id=request.pk, approver=credit2)
     account.refresh_from_db()
+    assert account.released_limit == first  # not before core banking has it
+    with pytest.raises(AccountActionError, match="still waiting for core banking"):
+        approval_request_create(account_id=account.pk, kind="release_tranche", requested_by=credit, reason="more")
+    commands_deliver()
+    account.refresh_from_db()
     assert account.released_limit == first + request.tranche.amount
     entry = account.audit_entries.filter(transition="release_tranche").get()
-    assert (entry.actor, entry.requested_by, entry.details["tranche"]) == (credit2, credit, 2)
+    assert (entry.actor_name, entry.requested_by, entry.details["tranche"]) == ("core banking", credit, 2)
+    assert entry.details["core"].startswith("command ")
 
     last = approval_request_create(account_id=account.pk, kind="release_tranche", requested_by=credit2, reason="3")
     approval_request_approve(request_id=last.pk, approver=credit)
+    commands_deliver()
     account.refresh_from_db()
     assert account.released_limit == account.approved_limit
     with pytest.raises(AccountActionError, match="already released"):
@@ -146,6 +167,9 @@ def test_the_pending_page_lists_requests_and_lets_the_other_officer_approve(clie
     page = client.get(reverse("accounts:approvals")).content.decode()
     assert reverse("accounts:approval_decide", args=[request.pk, "approve"]) in page
     client.post(reverse("accounts:approval_decide", args=[request.pk, "approve"]))
+    waiting = client.get(account.get_absolute_url()).content.decode()
+    assert "Waiting for core banking" in waiting and "Reinstate the card" in waiting
+    commands_deliver()
     assert LoanAccount.objects.get(pk=account.pk).state == State.ACTIVE
 
 

@@ -1,12 +1,9 @@
-"""Ingest from core banking: the CSV import (all or nothing) and the signed card-event webhook."""
+"""The CSV import of customers and accounts: all or nothing, with line-numbered errors."""
 
 from __future__ import annotations
 
 import csv
-import hashlib
-import hmac
 import io
-import json
 from io import StringIO
 
 import pytest
@@ -16,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.ingest import COLUMNS, accounts_import
-from accounts.models import AuditEntry, CoreEvent, Customer, LoanAccount, State
+from accounts.models import Customer, LoanAccount, State
 from tests.factories import credit_code, make_account
 
 pytestmark = pytest.mark.django_db
@@ -139,101 +136,3 @@ def test_the_upload_page_is_for_credit_officers(client: Client, credit, service)
     response = client.post(reverse("accounts:import"), {"file": upload}, follow=True)
     assert "1 accounts created" in response.content.decode()
     assert LoanAccount.objects.count() == 1
-
-
-# --- the webhook --------------------------------------------------------------------------------
-
-SECRET = "test-webhook-secret"
-
-
-@pytest.fixture(autouse=True)
-def _webhook_secret(settings) -> None:
-    settings.CORE_WEBHOOK_SECRET = SECRET
-
-
-def post_event(client: Client, payload: object, *, secret: str = SECRET, raw: bytes | None = None):
-    body = raw if raw is not None else json.dumps(payload).encode()
-    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return client.post(
-        reverse("core_events"), data=body, content_type="application/json", headers={"X-Core-Signature": signature}
-    )
-
-
-def test_the_webhook_activates_an_account_once(client: Client) -> None:
-    account = make_account(State.ISSUED, steps=["sms_code"])
-    event = {"event_id": "evt-1", "type": "activation.succeeded", "account": account.number}
-    first = post_event(client, event)
-    assert (first.status_code, first.json()["status"]) == (200, "applied")
-    replay = post_event(client, event)
-    assert (replay.status_code, replay.json()["status"], replay.json()["outcome"]) == (200, "duplicate", "applied")
-    account.refresh_from_db()
-    assert account.state == State.ACTIVE
-    entry = AuditEntry.objects.get(account=account)
-    assert (entry.channel, entry.actor_name, entry.actor) == ("webhook", "core-banking", None)
-    assert CoreEvent.objects.get().payload == event
-
-
-def test_the_webhook_records_a_failed_activation_with_its_code(client: Client) -> None:
-    account = make_account(State.ISSUED)
-    event = {"event_id": "evt-2", "type": "activation.failed", "account": account.number, "error_code": "CFG-17"}
-    assert post_event(client, event).status_code == 200
-    account.refresh_from_db()
-    assert (account.state, account.empty_cause, account.last_error_code) == ("empty", "system_config", "CFG-17")
-
-
-def test_the_webhook_records_a_verification_step(client: Client) -> None:
-    account = make_account(State.VERIFYING, tier="medium")
-    post_event(
-        client,
-        {"event_id": "evt-3", "type": "verification.step_completed", "account": account.number, "step": "password"},
-    )
-    account.refresh_from_db()
-    assert account.password_set_at is not None and account.sms_verified_at is None
-
-
-def test_the_webhook_refuses_a_bad_or_missing_signature(client: Client) -> None:
-    account = make_account(State.ISSUED, steps=["sms_code"])
-    event = {"event_id": "evt-4", "type": "activation.succeeded", "account": account.number}
-    assert post_event(client, event, secret="wrong").status_code == 403
-    unsigned = client.post(reverse("core_events"), data=json.dumps(event), content_type="application/json")
-    assert unsigned.status_code == 403
-    assert LoanAccount.objects.get(pk=account.pk).state == State.ISSUED
-    assert not CoreEvent.objects.exists()
-
-
-@pytest.mark.parametrize(
-    ("raw", "message"),
-    [
-        (b"{not json", "not valid JSON"),
-        (b"[1, 2]", "JSON object"),
-        (b'{"type": "activation.succeeded", "account": "LA1"}', "event_id"),
-        (b'{"event_id": "e", "type": "card.exploded", "account": "LA1"}', "type must be one of"),
-        (b'{"event_id": "e", "type": "verification.step_completed", "account": "LA1", "step": "dna"}', "step must be"),
-    ],
-)
-def test_the_webhook_answers_400_to_a_malformed_body(client: Client, raw: bytes, message: str) -> None:
-    response = post_event(client, None, raw=raw)
-    assert response.status_code == 400
-    assert message in response.json()["error"]
-    assert not CoreEvent.objects.exists()
-
-
-def test_the_webhook_answers_404_for_an_unknown_account(client: Client) -> None:
-    response = post_event(client, {"event_id": "evt-5", "type": "activation.succeeded", "account": "LA0404040404"})
-    assert response.status_code == 404
-    assert response.json() == {"error": "No account LA0404040404."}
-
-
-def test_the_webhook_stores_a_refused_event_and_says_why(client: Client) -> None:
-    account = make_account(State.ISSUED, tier="medium", steps=["sms_code"])
-    event = {"event_id": "evt-6", "type": "activation.succeeded", "account": account.number}
-    response = post_event(client, event)
-    assert response.status_code == 409
-    assert "still missing Password set" in response.json()["error"]
-    assert CoreEvent.objects.get().outcome.startswith("refused:")
-    assert post_event(client, event).json()["status"] == "duplicate"
-    assert LoanAccount.objects.get(pk=account.pk).state == State.ISSUED
-
-
-def test_the_webhook_is_post_only(client: Client) -> None:
-    assert client.get(reverse("core_events")).status_code == 405

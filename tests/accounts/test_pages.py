@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import ActivationAttempt, AuditEntry, EmptyCause, LoanAccount, State
+from accounts.models import AuditEntry, CoreCommand, EmptyCause, LoanAccount, State
 from tests.factories import CustomerFactory, make_account
 
 pytestmark = pytest.mark.django_db
@@ -157,13 +157,15 @@ def test_the_account_page_pins_its_query_count(client: Client, credit, django_as
     client.get(account.get_absolute_url())
     with django_assert_num_queries(14):
         assert client.get(account.get_absolute_url()).status_code == 200
-    for number in range(1, 6):  # a longer history, more attempts: the same queries
+    for _ in range(5):  # a longer history, more commands to core banking: the same queries
         AuditEntry.objects.create(account=account, transition="hold", from_state="active", to_state="empty",
                                   actor_name="x", channel="web")  # fmt: skip
-        ActivationAttempt.objects.create(account=account, number=number, result="succeeded", duration_ms=3)
+        CoreCommand.objects.create(account=account, kind="suspend", method="POST", path="/v1/cardtransitions",
+                                   actor_name="x", actor_channel="web", status="done", completed_at=timezone.now(),
+                                   decided_by=credit)  # fmt: skip
     with django_assert_num_queries(14):
         response = client.get(account.get_absolute_url())
-    assert len(response.context["timeline"]) == 5 and len(response.context["attempts"]) == 5
+    assert len(response.context["timeline"]) == 5 and len(response.context["commands"]) == 5
 
 
 def test_an_unknown_account_is_a_404(client: Client, lead) -> None:

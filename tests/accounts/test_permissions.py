@@ -7,8 +7,8 @@ from django.core.exceptions import PermissionDenied
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import EmptyCause, LoanAccount, State
-from accounts.services import Actor, account_transition
+from accounts.models import CoreCommand, EmptyCause, LoanAccount, State
+from accounts.services import Actor, account_decide, account_transition
 from tests.factories import make_account
 
 pytestmark = pytest.mark.django_db
@@ -41,13 +41,16 @@ def test_the_role_matrix(all_staff, username: str, transition_name: str) -> None
     account = make_account(state, cause, steps=["sms_code"])
     actor = Actor.staff(all_staff[username])
     if transition_name in MAY[username]:
-        account_transition(account_id=account.pk, transition_name=transition_name, actor=actor, reason="by hand")
-        assert LoanAccount.objects.get(pk=account.pk).state != state
+        decision = account_decide(account_id=account.pk, transition_name=transition_name, actor=actor, reason="by hand")
+        # Applied at once, or asked of core banking (activating, releasing a hold): recorded either way.
+        assert (LoanAccount.objects.get(pk=account.pk).state != state) == decision.applied
+        assert decision.applied or decision.command is not None
         assert account.audit_entries.get().actor == all_staff[username]
     else:
         with pytest.raises(PermissionDenied):
-            account_transition(account_id=account.pk, transition_name=transition_name, actor=actor, reason="by hand")
+            account_decide(account_id=account.pk, transition_name=transition_name, actor=actor, reason="by hand")
         assert LoanAccount.objects.get(pk=account.pk).version == account.version
+        assert not CoreCommand.objects.filter(account=account).exists()
 
 
 def test_a_lead_of_one_department_acts_only_for_it(db) -> None:
@@ -124,3 +127,10 @@ class TestTheActionView:
         assert "Done: the account is now Empty card." in response.content.decode()
         entry = account.audit_entries.get()
         assert (entry.transition, entry.reason, entry.actor, entry.channel) == ("hold", "fraud alert", credit, "web")
+        command = CoreCommand.objects.get(account=account)  # core banking is told, in the same transaction
+        assert (command.kind, command.status, command.body["state"], command.reason) == (
+            "suspend",
+            "pending",
+            "SUSPENDED",
+            "fraud alert",
+        )

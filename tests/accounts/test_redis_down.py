@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import EmptyCause, LoanAccount, State
+from accounts.models import CoreCommand, EmptyCause, LoanAccount, State
 from casework.services import case_open_for_account
 from portal.actors import Actor
 from tests.factories import make_account
@@ -43,6 +43,8 @@ def test_pages_render_and_a_transition_saves_without_redis(
         )
     page = response.content.decode()
     assert "Done: the account is now Issued." in page
-    assert "Automated activation is delayed: the job queue is not answering." in page
+    assert "Core banking is told with a delay: the job queue is not answering." in page
     assert LoanAccount.objects.get(pk=account.pk).state == State.ISSUED
+    # The command is in the database: the sweeper queues it once Redis is back.
+    assert CoreCommand.objects.get(account=account).status == "pending"
     assert client.get("/readyz").json()["down"] == ["redis"]

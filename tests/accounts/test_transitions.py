@@ -1,4 +1,8 @@
-"""Every transition from every state: allowed ones move and audit once, the rest change nothing."""
+"""Every transition from every state: allowed ones move and audit once, the rest change nothing.
+
+Here transitions are applied as core banking's confirmations would apply them (``core_confirmation``
+for the ones that make the line usable); deciding them is in test_core_commands.py.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from accounts.models import AuditEntry, Channel, EmptyCause, LoanAccount, State
-from accounts.services import AccountActionError, Actor, account_transition
+from accounts.services import CONFIRMED_BY_CORE, AccountActionError, Actor, account_transition
 from tests.factories import make_account
 
 pytestmark = pytest.mark.django_db
@@ -43,7 +47,8 @@ ALLOWED = {
     ("hold", "active"): EMPTY_RH,
     ("hold", "empty/system_config"): EMPTY_RH,
     ("hold", "empty/customer_incomplete"): EMPTY_RH,
-    ("release_hold", "empty/risk_hold"): ACTIVE,
+    # Never activated: back to issued, and core banking activates the card once its steps are done.
+    ("release_hold", "empty/risk_hold"): (State.ISSUED, ""),
     **{("close", start): CLOSED for start in STARTS if start != "closed"},
 }
 TRANSITIONS = [
@@ -66,8 +71,15 @@ def test_each_transition_from_each_state(transition_name: str, start: str) -> No
     account = make_account(state, cause, steps=["sms_code"])
     before = (account.state, account.empty_cause, account.version, account.released_limit)
 
+    confirmation = "command 1" if transition_name in CONFIRMED_BY_CORE else ""
     if (transition_name, start) in ALLOWED:
-        account_transition(account_id=account.pk, transition_name=transition_name, actor=SYSTEM, reason="test")
+        account_transition(
+            account_id=account.pk,
+            transition_name=transition_name,
+            actor=SYSTEM,
+            reason="test",
+            core_confirmation=confirmation,
+        )
         account = LoanAccount.objects.get(pk=account.pk)
         assert (account.state, account.empty_cause) == ALLOWED[(transition_name, start)]
         assert (account.state == State.EMPTY) == bool(account.empty_since)
@@ -77,7 +89,13 @@ def test_each_transition_from_each_state(transition_name: str, start: str) -> No
         assert (entry.actor_name, entry.channel, entry.reason) == ("test-job", Channel.JOB, "test")
     else:
         with pytest.raises(AccountActionError, match="not possible"):
-            account_transition(account_id=account.pk, transition_name=transition_name, actor=SYSTEM, reason="test")
+            account_transition(
+                account_id=account.pk,
+                transition_name=transition_name,
+                actor=SYSTEM,
+                reason="test",
+                core_confirmation=confirmation,
+            )
         account = LoanAccount.objects.get(pk=account.pk)
         assert (account.state, account.empty_cause, account.version, account.released_limit) == before
         assert not AuditEntry.objects.filter(account=account).exists()
@@ -86,28 +104,42 @@ def test_each_transition_from_each_state(transition_name: str, start: str) -> No
 def test_activation_waits_for_the_tiers_steps() -> None:
     account = make_account(State.VERIFYING, tier="medium", steps=["sms_code"])
     with pytest.raises(AccountActionError, match="still missing Password set"):
-        account_transition(account_id=account.pk, transition_name="activate", actor=SYSTEM)
+        account_transition(account_id=account.pk, transition_name="activate", actor=SYSTEM, core_confirmation="event 1")
     assert LoanAccount.objects.get(pk=account.pk).state == State.VERIFYING
 
 
 def test_activation_releases_the_first_tranche_only_on_a_staged_line() -> None:
     high = make_account(State.VERIFYING, tier="high", steps=["sms_code", "password", "credit_review"])
-    account_transition(account_id=high.pk, transition_name="activate", actor=SYSTEM)
+    account_transition(account_id=high.pk, transition_name="activate", actor=SYSTEM, core_confirmation="command 1")
     high.refresh_from_db()
     assert high.released_limit == high.approved_limit * 3 / 10
     assert [(t.sequence, t.status) for t in high.tranches.all()] == [(1, "released"), (2, "planned"), (3, "planned")]
     assert sum(t.amount for t in high.tranches.all()) == high.approved_limit
 
     low = make_account(State.VERIFYING, tier="low", steps=["sms_code"])
-    account_transition(account_id=low.pk, transition_name="activate", actor=SYSTEM)
+    account_transition(account_id=low.pk, transition_name="activate", actor=SYSTEM, core_confirmation="command 2")
     low.refresh_from_db()
     assert low.released_limit == low.approved_limit
 
 
 def test_releasing_a_hold_on_a_never_activated_account_goes_back_to_issued() -> None:
     account = make_account(State.EMPTY, RH, tier="medium", steps=["sms_code"])
-    account_transition(account_id=account.pk, transition_name="release_hold", actor=SYSTEM)
+    account_transition(
+        account_id=account.pk, transition_name="release_hold", actor=SYSTEM, core_confirmation="command 1"
+    )
     assert LoanAccount.objects.get(pk=account.pk).state == State.ISSUED
+
+
+@pytest.mark.parametrize(("state", "cause"), [(State.ISSUED, ""), (State.VERIFYING, ""), (State.EMPTY, SC)])
+def test_nothing_activates_a_line_without_core_bankings_confirmation(state: str, cause: str) -> None:
+    account = make_account(state, cause, steps=["sms_code"])
+    with pytest.raises(ValueError, match="waits for core banking"):
+        account_transition(account_id=account.pk, transition_name="activate", actor=SYSTEM, reason="test")
+    held = make_account(State.EMPTY, RH, activated=True)
+    with pytest.raises(ValueError, match="waits for core banking"):
+        account_transition(account_id=held.pk, transition_name="release_hold", actor=SYSTEM, reason="test")
+    assert not LoanAccount.objects.filter(state=State.ACTIVE).exists()
+    assert not AuditEntry.objects.exists()
 
 
 def test_failed_activation_records_the_error_code() -> None:

@@ -15,7 +15,8 @@ from django.utils import timezone
 from rq import SimpleWorker
 
 from accounts import sms
-from accounts.models import ActivationLink, EmptyCause, LoanAccount, Notification, State
+from accounts.delivery import commands_deliver
+from accounts.models import ActivationLink, CoreCommand, EmptyCause, LoanAccount, Notification, State
 from accounts.notify import reminders_send
 from accounts.services import AccountActionError, account_transition
 from accounts.verification import (
@@ -26,6 +27,7 @@ from accounts.verification import (
     code_verify,
     link_create,
     link_from_token,
+    link_usable,
 )
 from casework.models import Case, Status
 from casework.services import case_open_for_account
@@ -78,7 +80,11 @@ def test_a_tampered_expired_or_used_token_reveals_nothing(client: Client) -> Non
         assert account.number not in page.content.decode() and account.customer.name not in page.content.decode()
     with time_machine.travel(timezone.now() + timedelta(days=61)), pytest.raises(LinkInvalid):
         link_from_token(token)
+    # A used link only shows where the activation stands; it takes no more steps.
     ActivationLink.objects.update(used_at=timezone.now())
+    with pytest.raises(AccountActionError, match="Your part is done"):
+        link_usable(link_from_token(token))
+    LoanAccount.objects.filter(pk=account.pk).update(state=State.CLOSED)
     with pytest.raises(LinkInvalid):
         link_from_token(token)
 
@@ -186,7 +192,7 @@ def test_reminders_go_once_and_stop_after_activation(django_capture_on_commit_ca
             assert reminders_send() == 2
             assert reminders_send() == 0  # the same reminder never twice
         LoanAccount.objects.filter(pk=done.pk).update(password_set_at=timezone.now())  # the password came in
-        account_transition(account_id=done.pk, transition_name="activate", actor=JOB)
+        account_transition(account_id=done.pk, transition_name="activate", actor=JOB, core_confirmation="event 1")
         clock.shift(timedelta(days=2))
         with django_capture_on_commit_callbacks(execute=True):
             assert reminders_send() == 1
@@ -220,12 +226,25 @@ def test_the_customer_finishes_and_the_case_resolves(client: Client, django_capt
     weak = client.post(path, {"action": "set_password", "password": "123", "password2": "123"})
     assert "too short" in weak.content.decode()
     done = client.post(
-        path, {"action": "set_password", "password": "Harbour-Crane-2026", "password2": "Harbour-Crane-2026"}
+        path,
+        {"action": "set_password", "password": "Harbour-Crane-2026", "password2": "Harbour-Crane-2026"},
+        follow=True,
     )
-    assert "your credit line is active" in done.content.decode()
+    # The steps are done: core banking is asked to activate the card, and the page says so until it has.
+    activating = done.content.decode()
+    assert "Your card is being activated" in activating and 'hx-trigger="every 2s"' in activating
+    assert LoanAccount.objects.get(pk=account.pk).state == State.VERIFYING
+    assert CoreCommand.objects.get(account=account).kind == "activate"
+    fragment = client.get(path, headers={"HX-Request": "true"}).content.decode()
+    assert fragment.lstrip().startswith('<section id="activation-progress"') and "<html" not in fragment
+
+    commands_deliver()
     assert LoanAccount.objects.get(pk=account.pk).state == State.ACTIVE
     assert Case.objects.get(account=account).status == Status.RESOLVED
-    assert client.get(path).status_code == 404  # the link is used up
+    active = client.get(path, headers={"HX-Request": "true"}).content.decode()
+    assert "Done: your credit line is active" in active and "hx-trigger" not in active  # it stops asking
+    again = client.post(path, {"action": "send_code"})  # the link shows the outcome, and does nothing more
+    assert "Your part is done; there is nothing more to enter here." in again.content.decode()
 
 
 def test_service_resends_the_activation_message_with_a_limit(client: Client, service, credit) -> None:

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from playwright.sync_api import Page, expect
 
+from accounts.delivery import commands_deliver
 from accounts.models import EmptyCause, LoanAccount, State
 from portal import roles
 from tests.browser.conftest import sign_in
@@ -42,10 +43,17 @@ def test_credit_requests_a_release_and_credit2_approves_it(page: Page, live_serv
     row.get_by_role("button", name="Approve").click()
     expect(page.get_by_role("status")).to_contain_text("recorded with both names")
 
+    # The line stays held until core banking reinstates the card; the page says it is waiting.
     page.goto(live_server.url + account.get_absolute_url())
+    expect(page.get_by_test_id("core-waiting")).to_contain_text("Reinstate the card")
+    expect(page.get_by_text("Empty card: Risk hold").first).to_be_visible()
+    commands_deliver()  # core banking reinstates the card, then activates it (every step is done)
+
+    page.reload()
     expect(page.get_by_text("Active", exact=True)).to_be_visible()
+    expect(page.get_by_test_id("core-waiting")).to_have_count(0)
     expect(page.get_by_test_id("released-limit")).to_have_text("¥600,000.00")
     expect(page.get_by_test_id("tranche-1")).to_contain_text("released")
     expect(page.get_by_test_id("tranche-2")).to_contain_text("planned")
-    expect(page.locator(".timeline li").first).to_contain_text("requested by Credit Tester")
+    expect(page.locator(".timeline li", has_text="Risk hold released")).to_contain_text("requested by Credit2 Tester")
     assert LoanAccount.objects.get(pk=account.pk).state == State.ACTIVE

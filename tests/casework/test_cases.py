@@ -10,8 +10,9 @@ import time_machine
 from django.db import connection, connections
 from django.utils import timezone
 
-from accounts.models import Channel, EmptyCause, State
-from accounts.services import Actor, account_transition
+from accounts.delivery import commands_deliver
+from accounts.models import Channel, EmptyCause, LoanAccount, State
+from accounts.services import Actor, account_decide, account_transition
 from casework.models import Case, CaseEvent, SlaPolicy, Status
 from casework.services import CaseActionError, case_open_for_account, case_transition, cases_assign
 from tests.factories import make_account
@@ -52,12 +53,14 @@ def test_going_empty_again_adds_to_the_open_case(db) -> None:
 def test_activation_resolves_the_open_cases_with_a_timeline_entry(tech) -> None:
     account = make_account(State.ISSUED, steps=["sms_code"])
     account_transition(account_id=account.pk, transition_name="fail_activation", actor=JOB, error_code="CB-1")
-    account_transition(account_id=account.pk, transition_name="activate", actor=Actor.staff(tech), reason="fixed")
+    account_decide(account_id=account.pk, transition_name="activate", actor=Actor.staff(tech), reason="fixed")
+    assert Case.objects.get(account=account).is_open  # until core banking has activated the card
+    commands_deliver()
     case = Case.objects.get(account=account)
     assert case.status == Status.RESOLVED and case.resolved_at is not None
     last = case.events.order_by("-id").first()
     assert last is not None
-    assert (last.kind, last.text, last.actor) == ("status", "Resolved: the account is active.", tech)
+    assert (last.kind, last.text, last.actor_name) == ("status", "Resolved: the account is active.", "core banking")
 
 
 def test_closing_the_account_resolves_its_cases(credit) -> None:
@@ -86,7 +89,9 @@ def test_a_new_case_may_open_once_the_old_one_is_resolved(tech) -> None:
     account = make_account(State.ISSUED, steps=["sms_code"])
     account_transition(account_id=account.pk, transition_name="fail_activation", actor=JOB)
     account_transition(account_id=account.pk, transition_name="hold", actor=JOB)
-    account_transition(account_id=account.pk, transition_name="release_hold", actor=JOB)
+    account_decide(account_id=account.pk, transition_name="release_hold", actor=JOB)
+    commands_deliver()  # suspended, reinstated, then activated: every step was done
+    assert LoanAccount.objects.get(pk=account.pk).state == State.ACTIVE
     assert Case.objects.filter(account=account, status=Status.RESOLVED).count() == 2
     account_transition(account_id=account.pk, transition_name="hold", actor=JOB)
     assert Case.objects.filter(account=account).count() == 3

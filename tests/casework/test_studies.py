@@ -131,7 +131,7 @@ def test_a_fixed_incident_resolves_itself_when_its_last_account_activates(tech) 
     case = case_open_for_account(account=account, cause=EmptyCause.SYSTEM_CONFIG, actor=JOB)
     case_link_incident(case_id=case.pk, incident_id=incident.pk, user=tech)
     Incident.objects.filter(pk=incident.pk).update(status=Incident.IncidentStatus.FIXED)
-    account_transition(account_id=account.pk, transition_name="activate", actor=JOB)
+    account_transition(account_id=account.pk, transition_name="activate", actor=JOB, core_confirmation="command 1")
     incident.refresh_from_db()
     assert incident.status == Incident.IncidentStatus.RESOLVED
 

@@ -17,7 +17,7 @@ PUBLIC = {
     "readyz": ({200, 503}, {405}),
     "login": ({200}, {200}),  # the form again, with its errors
     "admin:login": ({200}, {200}),
-    "core_events": ({405}, {403}),  # machine-to-machine: the HMAC signature is the credential
+    "core_events": ({405}, {401}),  # machine-to-machine: the HMAC signature is the credential
     "activate": ({404}, {404}),  # the customer's page: a bad link reveals nothing
 }
 SAMPLE_VALUES = ["1", "auth", "user", "x", "00000000-0000-0000-0000-000000000000", "default", "LA0000000001"]

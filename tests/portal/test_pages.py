@@ -80,7 +80,7 @@ def test_the_jobs_page_needs_the_jobs_permission(client: Client, db, django_user
 # session, user, the user's own and group permissions (menu), role groups, departments;
 # the dashboard its heartbeats and database check (its figures come from the snapshot, see
 # tests/portal/test_dashboard.py); the jobs page heartbeats and batches.
-@pytest.mark.parametrize(("url_name", "queries"), [("dashboard", 8), ("jobs", 8)])
+@pytest.mark.parametrize(("url_name", "queries"), [("dashboard", 8), ("jobs", 11)])
 def test_the_portal_pages_pin_their_query_count(
     client: Client, lead, django_assert_num_queries, url_name: str, queries: int
 ) -> None:

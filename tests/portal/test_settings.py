@@ -17,6 +17,10 @@ PRODUCTION = {
     "DJANGO_DEBUG": "0",
     "DJANGO_SECRET_KEY": "k" * 20 + "-production-secret-that-is-long-enough-0123456789",
     "DJANGO_ALLOWED_HOSTS": "desk.bank.internal",
+    "CORE_GATEWAY": "http",
+    "CORE_GATEWAY_URL": "https://core.bank.internal",
+    "CORE_API_SECRETS": "a-secret-shared-with-core-banking",
+    "CORE_WEBHOOK_SECRETS": "the-secret-core-banking-signs-events-with",
 }
 
 
@@ -104,3 +108,25 @@ def test_it_passes_the_deployment_checklist_with_production_values() -> None:
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
     assert "WARNINGS" not in result.stderr
+
+
+def test_production_refuses_to_run_without_a_real_core_banking() -> None:
+    without = {name: value for name, value in PRODUCTION.items() if not name.startswith("CORE_")}
+    unset = manage("check", **without)
+    assert unset.returncode != 0
+    assert "CORE_GATEWAY='' is not a gateway. Set CORE_GATEWAY=http and CORE_GATEWAY_URL" in unset.stderr
+
+    simulated = manage("check", **without, CORE_GATEWAY="simulated")
+    assert simulated.returncode != 0
+    assert "CORE_GATEWAY=simulated with DJANGO_DEBUG=0 would run production on a pretend core banking" in (
+        simulated.stderr
+    )
+    allowed = manage("check", **without, CORE_GATEWAY="simulated", CORE_ALLOW_SIMULATED="1")
+    assert allowed.returncode == 0, allowed.stderr
+
+    no_url = manage("check", **{**PRODUCTION, "CORE_GATEWAY_URL": ""})
+    assert "CORE_GATEWAY=http needs CORE_GATEWAY_URL" in no_url.stderr
+    no_secret = manage("check", **{**PRODUCTION, "CORE_API_SECRETS": ""})
+    assert "CORE_API_SECRETS is not set" in no_secret.stderr
+    no_webhook_secret = manage("check", **{**PRODUCTION, "CORE_WEBHOOK_SECRETS": ""})
+    assert "CORE_WEBHOOK_SECRETS is not set" in no_webhook_secret.stderr

@@ -6,7 +6,8 @@ from accounts.monitor import monitor_scan
 class Command(BaseCommand):
     help = (
         "Run one scan of the activation monitor now: accounts past their tier's activation window "
-        "go to the empty-card state with the diagnosed cause, and their cases open. Prints a summary."
+        "go to the empty-card state with the diagnosed cause, and their cases open; approved lines not "
+        "issued in time are flagged to credit. Prints a summary."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -17,5 +18,5 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Examined {summary.examined} overdue accounts: {summary.stalled} stalled (customer steps missing), "
             f"{summary.failed} failed (system), {summary.skipped} changed meanwhile; "
-            f"{summary.redriven} lost activations re-queued."
+            f"{summary.not_issued} approved lines flagged as not issued in time."
         )

@@ -1,0 +1,67 @@
+"""``X-Core-Signature``: how the portal and core banking sign what they send each other.
+
+``t=<unix seconds>,v1=<hex>`` where ``<hex>`` is the HMAC-SHA256 of ``"<t>." + body`` keyed
+with a shared secret (``docs/core-banking.openapi.yaml``). A receiver accepts any of its
+configured secrets (two at once during a rotation) and refuses a timestamp more than five
+minutes from its own clock, so a captured request cannot be replayed later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Sequence
+
+TOLERANCE_SECONDS = 300
+HEADER = "X-Core-Signature"
+
+
+class SignatureError(Exception):
+    """Why a signature was refused, as an error code and a sentence for the sender."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _mac(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def sign(body: bytes, secret: str, *, now: float | None = None) -> str:
+    """The header value for ``body``, signed with ``secret`` at ``now`` (default: the clock)."""
+    timestamp = int(time.time() if now is None else now)
+    return f"t={timestamp},v1={_mac(secret, timestamp, body)}"
+
+
+def verify(
+    header: str, body: bytes, secrets: Sequence[str], *, now: float | None = None, tolerance: int = TOLERANCE_SECONDS
+) -> None:
+    """Return if ``header`` signs ``body`` with one of ``secrets`` within the window; else raise ``SignatureError``."""
+    if not header.strip():
+        raise SignatureError("SIGNATURE_MISSING", f"The {HEADER} header is missing.")
+    timestamp: int | None = None
+    macs: list[str] = []
+    for part in header.split(","):
+        key, _sep, value = part.strip().partition("=")
+        if key == "t" and value.isdigit() and len(value) <= 12:
+            timestamp = int(value)
+        elif key == "v1" and value:
+            macs.append(value)
+    if timestamp is None or not macs:
+        raise SignatureError(
+            "SIGNATURE_INVALID", f"The {HEADER} header must read t=<unix seconds>,v1=<hex HMAC-SHA256>."
+        )
+    clock = time.time() if now is None else now
+    if abs(clock - timestamp) > tolerance:
+        raise SignatureError(
+            "SIGNATURE_EXPIRED",
+            f"The signature's timestamp is more than {tolerance} seconds from our clock; sign the request again.",
+        )
+    for secret in secrets:
+        expected = _mac(secret, timestamp, body)
+        if any(hmac.compare_digest(expected, given) for given in macs):
+            return
+    raise SignatureError("SIGNATURE_INVALID", "The signature does not match the body with any secret we hold.")
