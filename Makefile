@@ -12,9 +12,11 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 WEB_BIND ?= 127.0.0.1:8000
 WEB_WORKERS ?= 2
 RQ_WORKERS ?= 1
-export WEB_BIND WEB_WORKERS
-# With REDIS_URL set, that Redis is used and no embedded one is started.
-PROCESSES := $(if $(REDIS_URL),worker cron web,redis worker cron web)
+CORE_PORT ?= 8001
+export WEB_BIND WEB_WORKERS CORE_PORT
+# With REDIS_URL set, that Redis is used and no embedded one is started; with CORE_GATEWAY_URL
+# set, that core banking is used and the reference core-banking service is not started.
+PROCESSES := $(if $(REDIS_URL),,redis) $(if $(CORE_GATEWAY_URL),,core) worker cron web
 
 .PHONY: help install run test lint format clean bench loadtest
 
@@ -32,14 +34,18 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock .python-version
 
 install: $(VENV)/.installed  ## Create the virtual environment from the lock file.
 
-# make run writes every SMS and email to var/outbox/ so the demo can be followed end to end.
+# make run writes every SMS and email to var/outbox/ so the demo can be followed end to end, and
+# talks to the reference core-banking service over HTTP (docs/core-banking.openapi.yaml).
 run: export SMS_BACKEND ?= accounts.sms.FileSmsBackend
 run: export EMAIL_BACKEND ?= django.core.mail.backends.filebased.EmailBackend
-run: install  ## Migrate, load demo data and start Redis, the RQ worker and the web server.
-	@mkdir -p var
+run: export CORE_GATEWAY ?= http
+run: export CORE_GATEWAY_URL ?= http://127.0.0.1:$(CORE_PORT)
+run: install  ## Migrate, load demo data and start Redis, core banking, the RQ worker and the web server.
+	@mkdir -p var/corebank
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) manage.py seed_demo
+	$(if $(filter core,$(PROCESSES)),$(PY) manage.py export_core_cards var/corebank/seed.jsonl)
 	@echo ""
 	@echo "  Activation Desk: http://$(WEB_BIND)/   (Ctrl-C stops everything)"
 	@echo ""

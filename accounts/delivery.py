@@ -171,7 +171,8 @@ def _queue_run(at: CoreCommand | None = None) -> None:
         if at is None:
             queue.enqueue(DELIVERY_JOB)
         else:
-            queue.enqueue_at(max(at.next_attempt_at, timezone.now()), DELIVERY_JOB)
+            # RQ's scheduler works to the whole second, rounding down: one second later, the command is due.
+            queue.enqueue_at(max(at.next_attempt_at, timezone.now()) + timedelta(seconds=1), DELIVERY_JOB)
     except (RedisError, OSError) as exc:
         log.warning("could not queue the next delivery run; the sweeper will: %s", exc)
 

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Sequence
 
 TOLERANCE_SECONDS = 300
 HEADER = "X-Core-Signature"
+# ASCII only: str.isdigit() would take "²", and compare_digest refuses non-ASCII text.
+_DIGITS = re.compile(r"[0-9]{1,12}")
+_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 class SignatureError(Exception):
@@ -46,9 +50,9 @@ def verify(
     macs: list[str] = []
     for part in header.split(","):
         key, _sep, value = part.strip().partition("=")
-        if key == "t" and value.isdigit() and len(value) <= 12:
+        if key == "t" and _DIGITS.fullmatch(value):
             timestamp = int(value)
-        elif key == "v1" and value:
+        elif key == "v1" and _HEX.fullmatch(value):
             macs.append(value)
     if timestamp is None or not macs:
         raise SignatureError(
@@ -61,7 +65,7 @@ def verify(
             f"The signature's timestamp is more than {tolerance} seconds from our clock; sign the request again.",
         )
     for secret in secrets:
-        expected = _mac(secret, timestamp, body)
-        if any(hmac.compare_digest(expected, given) for given in macs):
+        expected = _mac(secret, timestamp, body).encode()
+        if any(hmac.compare_digest(expected, given.encode()) for given in macs):
             return
     raise SignatureError("SIGNATURE_INVALID", "The signature does not match the body with any secret we hold.")

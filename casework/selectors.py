@@ -202,7 +202,7 @@ def get_case_for_user(request: HttpRequest, pk: int) -> tuple[Case, bool]:
     """The case and whether this user may work it; 404 for a case they may not see."""
     try:
         case = (
-            visible_cases(request.user)
+            with_core_waiting(visible_cases(request.user), "account_id")
             .select_related("account__customer", "assignee", "department", "incident")
             .get(pk=pk)
         )

@@ -354,3 +354,15 @@ def test_an_issued_event_for_an_approved_line_issues_it(client: Client) -> None:
     assert (account.state, account.card_state) == (State.ISSUED, "UNACTIVATED")
     assert account.card_token == "CORE-TOKEN-1"
     assert not CoreCommand.objects.filter(account=account, kind="issue").exists()
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["t=²,v1=" + "a" * 64, "t=1,v1=é" + "a" * 63, "v1=" + "a" * 64, "t=" + "9" * 40 + ",v1=x", "garbage", "t=,v1="],
+)
+def test_a_crafted_signature_header_is_a_401_never_a_500(client: Client, header: str) -> None:
+    response = client.post(
+        reverse("core_events"), data=b"{}", content_type="application/json", headers={"X-Core-Signature": header}
+    )
+    assert response.status_code == 401
+    assert response.json()["error_code"] == "SIGNATURE_INVALID"
