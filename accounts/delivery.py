@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +37,7 @@ from accounts.models import CardState, Channel, CoreCommand, EmptyCause, LoanAcc
 from accounts.notify import pre_notify_messages
 from accounts.outbox import DELIVERY_JOB, command_create
 from accounts.services import (
+    AccountActionError,
     account_transition,
     accounts_transition_bulk,
     drive_core,
@@ -190,7 +191,9 @@ def _locked_accounts(ids: Sequence[int]) -> dict[int, LoanAccount]:
     }
 
 
-def _record(claimed: Sequence[CoreCommand], outcomes: dict[int, CoreAnswer | GatewayError], summary: Any) -> None:
+def _record(
+    claimed: Sequence[CoreCommand], outcomes: dict[int, CoreAnswer | GatewayError], summary: DeliverySummary
+) -> None:
     with transaction.atomic():
         accounts = _locked_accounts(sorted({command.account_id for command in claimed}))
         pending = {
@@ -349,15 +352,19 @@ def command_refused(
     }
     if command.kind in (Kind.ISSUE, Kind.ACTIVATE):
         if account.state in (State.ISSUED, State.VERIFYING):
-            account_transition(
-                account_id=account.pk,
-                transition_name="fail_activation",
-                actor=CORE,
-                reason=what,
-                error_code=code[:60],
-                core_confirmation=_confirmation(command),
-                case_note=what,
-            )
+            try:
+                with transaction.atomic():
+                    account_transition(
+                        account_id=account.pk,
+                        transition_name="fail_activation",
+                        actor=CORE,
+                        reason=what,
+                        error_code=code[:60],
+                        core_confirmation=_confirmation(command),
+                        case_note=what,
+                    )
+            except AccountActionError as exc:  # the account moved on meanwhile: tech still hears of it
+                case_open_for_account(account=account, cause="core_sync", actor=CORE, note=f"{what} ({exc.message})")
             account.refresh_from_db()
         elif account.state == State.EMPTY and account.empty_cause == EmptyCause.SYSTEM_CONFIG:
             LoanAccount.objects.filter(pk=account.pk).update(last_error_code=code[:60])
@@ -382,7 +389,7 @@ def _settle_batch_items(
 # --- the sweeper ---------------------------------------------------------------------------------
 
 
-def commands_sweep(*, now: Any = None) -> dict[str, int]:
+def commands_sweep(*, now: datetime | None = None) -> dict[str, int]:
     """Every minute: queue delivery for due commands whose job was lost, and flag the late ones.
 
     A command is due when it was never tried, its retry time has come, or the run that took it

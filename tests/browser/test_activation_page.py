@@ -1,38 +1,56 @@
-"""A customer activates on a phone with the link and the code from the file outbox."""
+"""A customer activates on a phone with the link and the code from the file outbox, and the card is
+activated by the reference core-banking service over the real HTTP contract, both ways."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import django_rq
+import pytest
 from playwright.sync_api import Browser, expect
 from rq import SimpleWorker
 
-from accounts.models import EmptyCause, LoanAccount, State
+from accounts.delivery import commands_deliver
+from accounts.models import CoreEvent, EmptyCause, LoanAccount, State
 from accounts.services import account_transition
 from casework.models import Case, Status
 from portal.actors import Actor
+from tests.coreservice import CoreService
 from tests.factories import make_account
 
 
 def work() -> None:
     queue = django_rq.get_queue("default")
-    for _ in range(3):
-        SimpleWorker([queue], connection=queue.connection).work(burst=True)
+    SimpleWorker([queue], connection=queue.connection).work(burst=True)
 
 
 def outbox_text(folder: Path) -> str:
     return "\n".join(path.read_text() for path in sorted(folder.glob("sms-*.txt")))
 
 
-def test_a_customer_activates_on_a_phone(browser: Browser, live_server, settings, tmp_path) -> None:
+@pytest.fixture
+def core(live_server, settings, tmp_path: Path) -> Iterator[CoreService]:
+    service = CoreService(tmp_path, events_url=f"{live_server.url}/api/core/events")
+    service.start()
+    settings.CORE_GATEWAY = "http"
+    settings.CORE_GATEWAY_URL = service.url
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def test_a_customer_activates_on_a_phone(browser: Browser, live_server, core, settings, tmp_path) -> None:
     settings.SMS_BACKEND = "accounts.sms.FileSmsBackend"
     settings.SMS_FILE_PATH = str(tmp_path)
     settings.PORTAL_BASE_URL = live_server.url
     account = make_account(State.APPROVED, tier="medium")
     account_transition(account_id=account.pk, transition_name="issue", actor=Actor.system("core", "job"))
-    work()  # activation (customer steps missing: verifying) and the pre-notification
+    commands_deliver()  # the card is issued in core banking; the customer's messages are written down
+    work()  # and sent
+    assert core.card(f"CARD-{account.number}")["state"] == "UNACTIVATED"  # type: ignore[index]
     account_transition(account_id=account.pk, transition_name="mark_stalled", actor=Actor.system("monitor", "job"))
     case = Case.objects.get(account=account, cause=EmptyCause.CUSTOMER_INCOMPLETE)
 
@@ -54,10 +72,25 @@ def test_a_customer_activates_on_a_phone(browser: Browser, live_server, settings
     page.get_by_label("New password").fill("Harbour-Crane-2026")
     page.get_by_label("The same password again").fill("Harbour-Crane-2026")
     page.get_by_role("button", name="Set the password").click()
-    expect(page.get_by_role("heading", name="Done: your credit line is active")).to_be_visible()
+    # The customer's part is done; core banking is asked to activate the card, and the page says so.
+    expect(page.get_by_role("heading", name="Your card is being activated")).to_be_visible()
+    assert LoanAccount.objects.get(pk=account.pk).state == State.VERIFYING
+
+    commands_deliver()  # the worker's run: the activation crosses the contract to core banking
+    # The page asks again every 2 seconds, and shows the card active once core has confirmed it.
+    expect(page.get_by_role("heading", name="Done: your credit line is active")).to_be_visible(timeout=10_000)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
 
+    assert core.card(f"CARD-{account.number}")["state"] == "ACTIVE"  # type: ignore[index]
     assert LoanAccount.objects.get(pk=account.pk).state == State.ACTIVE
     case.refresh_from_db()
     assert case.status == Status.RESOLVED
+    # Core's own events about the same card came back over the webhook and changed nothing twice.
+    expect_events = {"card.issued", "card.activated"}
+    for _ in range(50):
+        if expect_events <= set(CoreEvent.objects.filter(account=account).values_list("event_type", flat=True)):
+            break
+        page.wait_for_timeout(100)
+    assert expect_events <= set(CoreEvent.objects.filter(account=account).values_list("event_type", flat=True))
+    assert LoanAccount.objects.get(pk=account.pk).audit_entries.filter(transition="activate").count() == 1
     phone.close()
