@@ -261,7 +261,6 @@ def account_transition(
     four_eyes_checked: bool = False,
     core_confirmation: str = "",
     case_note: str = "",
-    details: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> LoanAccount:
     """Apply one transition to one account, audited, and tell core banking what it must do.
@@ -311,7 +310,7 @@ def account_transition(
         cases_resolve_for_account(account=account, actor=actor, text=_("Resolved: the account was closed."))
     elif transition_name == "issue":
         cases_resolve_for_account(account=account, actor=actor, text=_("Resolved: the card is issued."))
-    audit_details = dict(details or {})
+    audit_details: dict[str, Any] = {}
     if kwargs.get("error_code"):
         audit_details["error_code"] = kwargs["error_code"]
     if core_confirmation:
@@ -364,7 +363,23 @@ def account_decide(
     activation asked for a card core does not hold yet asks for the card first. Every other
     decision is ``account_transition`` (which tells core what it must do).
     """
-    if transition_name not in CONFIRMED_BY_CORE:
+    if transition_name not in TRANSITIONS:
+        raise AccountActionError(_("There is no action called “%(name)s”.") % {"name": transition_name})
+    asks_core = False
+    if transition_name in CONFIRMED_BY_CORE:
+        account = _lock(account_id)
+        _check_version(account, expected_version)
+        _check_permission(account, transition_name, actor, reason, four_eyes_checked)
+        if not can_proceed(getattr(account, transition_name)):
+            raise AccountActionError(_describe_refusal(account, transition_name))
+        pending = pending_kinds(account)
+        # A hold on a line whose card core banking does not hold is the desk's alone: released here.
+        asks_core = transition_name == "activate" or card_in_core(account, pending)
+        if not asks_core and release_target(account) == State.ACTIVE:
+            raise AccountActionError(
+                _("Core banking holds no card for this line, so there is nothing to reinstate. Re-drive the account.")
+            )
+    if not asks_core:
         account = account_transition(
             account_id=account_id,
             transition_name=transition_name,
@@ -376,29 +391,6 @@ def account_decide(
         )
         command = CoreCommand.objects.filter(account=account, status=CoreCommand.Status.PENDING).order_by("-pk").first()
         return Decision(account=account, command=command, applied=True)
-    if transition_name not in TRANSITIONS:
-        raise AccountActionError(_("There is no action called “%(name)s”.") % {"name": transition_name})
-    account = _lock(account_id)
-    _check_version(account, expected_version)
-    _check_permission(account, transition_name, actor, reason, four_eyes_checked)
-    if not can_proceed(getattr(account, transition_name)):
-        raise AccountActionError(_describe_refusal(account, transition_name))
-    pending = pending_kinds(account)
-    if transition_name == "release_hold" and not card_in_core(account, pending):
-        if release_target(account) == State.ACTIVE:
-            raise AccountActionError(
-                _("Core banking holds no card for this line, so there is nothing to reinstate. Re-drive the account.")
-            )
-        # No card in core banking to reinstate: the hold is the desk's alone.
-        account = account_transition(
-            account_id=account_id,
-            transition_name=transition_name,
-            actor=actor,
-            reason=reason,
-            requested_by=requested_by,
-            four_eyes_checked=four_eyes_checked,
-        )
-        return Decision(account=account, command=None, applied=True)
     if transition_name == "activate":
         kind = CoreCommand.Kind.ACTIVATE if account.card_state else CoreCommand.Kind.ISSUE
     else:
