@@ -4,9 +4,11 @@ refusal from the real process, and every staff decision that changes a card visi
 from __future__ import annotations
 
 from collections.abc import Iterator
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from accounts.delivery import commands_deliver
@@ -124,3 +126,27 @@ def test_every_decision_that_changes_a_card_reaches_core_banking(core: CoreServi
     run = reconcile(mode=ReconciliationRun.Mode.CHANGES)
     assert (run.error, run.fixed) == ("", 1)
     assert LoanAccount.objects.get(pk=account.pk).on_hold
+
+
+def test_simulate_fault_switches_the_reference_services_faults(core: CoreService, settings) -> None:
+    def run(*args: str) -> str:
+        out = StringIO()
+        call_command("simulate_fault", *args, stdout=out)
+        return out.getvalue()
+
+    assert run("configuration_fault", "--channel", "Mobile app") == "Switched on: configuration fault on Mobile app.\n"
+    assert core.faults()["config_fault_channels"] == ["Mobile app"]
+    run("configuration_fault", "--channel", "Mobile app", "--off")
+    assert core.faults()["config_fault_channels"] == []
+    run("down")
+    assert core.faults()["down"] is True
+    run("down", "--off")
+    run("random", "--failure-rate", "0.2", "--timeout-rate", "0.1")
+    assert (core.faults()["failure_rate"], core.faults()["timeout_rate"]) == (0.2, 0.1)
+    with pytest.raises(CommandError, match="between 0 and 1"):
+        run("random", "--failure-rate", "2")
+    with pytest.raises(CommandError, match="needs --channel"):
+        run("configuration_fault")
+    settings.CORE_GATEWAY = "simulated"
+    with pytest.raises(CommandError, match="drives the reference core-banking service"):
+        run("down")
