@@ -188,6 +188,7 @@ def test_the_portal_and_core_banking_work_a_line_from_approval_to_closing(system
         CoreCommand.objects.filter(account__number="LA7000000001").order_by("pk").values_list("kind", "status")
     )
     assert kinds == [("issue", "done"), ("activate", "done")]
+
     # Core's events arrive on their own, after its answers: each one is received (and changes nothing twice).
     def received() -> set[str]:
         return set(CoreEvent.objects.filter(account__number="LA7000000001").values_list("event_type", flat=True))
