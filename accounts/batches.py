@@ -32,7 +32,7 @@ from accounts.models import (
     ReactivationItem,
     State,
 )
-from accounts.outbox import command_create, schedule_delivery
+from accounts.outbox import commands_create_bulk, schedule_delivery
 from accounts.policy import may_trigger
 from accounts.services import AccountActionError
 from casework.models import Case
@@ -108,6 +108,7 @@ def _drive_items(batch: ReactivationBatch, items: list[ReactivationItem]) -> int
     }
     now = timezone.now()
     failed = 0
+    to_send: dict[str, list[tuple[LoanAccount, ReactivationItem | None]]] = {}
     for item in items:
         account = accounts.get(item.account_id)
         item.attempted_at = now
@@ -117,15 +118,11 @@ def _drive_items(batch: ReactivationBatch, items: list[ReactivationItem]) -> int
             item.error_code, item.error = "NOT-EMPTY", f"account is {state}, not empty for a system fault"[:300]
             failed += 1
             continue
-        command_create(
-            account=account,
-            kind=redrive_kind(account),
-            actor=BATCH_JOB,
-            reason=_("Re-drive: %(title)s") % {"title": batch.title},
-            batch_item=item,
-            deliver=False,
-        )
+        to_send.setdefault(redrive_kind(account), []).append((account, item))
         item.status = ReactivationItem.Status.SENT
+    reason = _("Re-drive: %(title)s") % {"title": batch.title}
+    for kind, requests in sorted(to_send.items()):
+        commands_create_bulk(requests, kind=kind, actor=BATCH_JOB, reason=reason)
     bulk_save_fields(items, ["status", "error_code", "error", "attempted_at"])
     if failed:
         ReactivationBatch.objects.filter(pk=batch.pk).update(

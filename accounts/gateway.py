@@ -119,8 +119,13 @@ def _error_from(status: int, body: Any) -> GatewayError:
 
 
 class HttpGateway:
-    """Core banking over HTTP, signed, with one kept-alive connection pool per process."""
+    """Core banking over HTTP, signed, with one kept-alive connection pool per process.
 
+    Safe to call from several threads at once (``concurrent``): the pool hands each request a
+    connection of its own; the delivery job uses that to keep a few requests on their way.
+    """
+
+    concurrent = True
     _clients: dict[tuple[str, float], httpx.Client] = {}
     _lock = threading.Lock()
 

@@ -19,15 +19,25 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db import connection, transaction
+from django.db.models import Exists, F, Lookup, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.delivery import assert_no_transaction
 from accounts.gateway import CoreCard, Gateway, GatewayError, get_gateway
-from accounts.models import CardState, Channel, CoreCommand, EmptyCause, LoanAccount, ReconciliationRun, State
+from accounts.models import (
+    CardState,
+    Channel,
+    CoreCommand,
+    Customer,
+    EmptyCause,
+    LoanAccount,
+    ReconciliationRun,
+    State,
+)
 from accounts.policy import TIERS, Step
 from accounts.services import AccountActionError, account_limit_record, account_transition
 from casework.services import case_open_for_account
@@ -119,14 +129,35 @@ def _steps_done(tier: str, sms: object, password: object, review: object) -> boo
     return all(done[step] for step in TIERS[tier].required_steps)
 
 
+class _AnyOf(Lookup):
+    """``column = ANY(%s)`` with the values as one array parameter (PostgreSQL).
+
+    The same rows as ``__in``; but ``__in`` writes one placeholder per value, and preparing and
+    splitting a query of 5,000 placeholders costs Django and psycopg about 40 ms a page.
+    """
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, Any]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", (*lhs_params, list(self.rhs))
+
+
 def _ours(numbers: Sequence[str]) -> dict[str, tuple[Ours, bool]]:
     """Our side of a page: each account by number, and whether a command of it is on its way."""
     in_flight = CoreCommand.objects.filter(account=OuterRef("pk"), status=CoreCommand.Status.PENDING)
+    # The customer's tier is looked up by primary key for each account found: as a join, the
+    # planner hashes every customer for each page (0.2 s a page at a million accounts).
+    tier = Customer.objects.filter(pk=OuterRef("customer_id")).order_by().values("risk_tier")[:1]
     rows = (
-        LoanAccount.objects.filter(number__in=numbers)
-        .annotate(in_flight=Exists(in_flight))
+        LoanAccount.objects.filter(
+            _AnyOf(F("number"), numbers) if connection.vendor == "postgresql" else Q(number__in=numbers)
+        )
+        .annotate(in_flight=Exists(in_flight), risk_tier=Subquery(tier))
+        .order_by()  # a dictionary by number: the model's ordering would only add a sort
         .values_list(
-            "pk", "number", "state", "empty_cause", "card_state", "released_limit", "customer__risk_tier",
+            "pk", "number", "state", "empty_cause", "card_state", "released_limit", "risk_tier",
             "sms_verified_at", "password_set_at", "credit_reviewed_at", "in_flight",
         )
     )  # fmt: skip

@@ -228,13 +228,18 @@ def card_in_core(account: LoanAccount, pending: set[str] | None = None) -> bool:
     return CoreCommand.Kind.ISSUE in (pending if pending is not None else pending_kinds(account))
 
 
-def drive_core(account: LoanAccount, actor: Actor) -> CoreCommand | None:
-    """Ask core banking for what the account needs next: its card, then, once every step is done, activation."""
+def drive_core(account: LoanAccount, actor: Actor, *, deliver: bool = True) -> CoreCommand | None:
+    """Ask core banking for what the account needs next: its card, then, once every step is done, activation.
+
+    ``deliver=False`` leaves queueing the delivery run to the caller (see ``command_create``).
+    """
     if account.state not in (State.ISSUED, State.VERIFYING):
         return None
     pending = pending_kinds(account)
     if not card_in_core(account, pending):
-        return command_create(account=account, kind=CoreCommand.Kind.ISSUE, actor=actor, reason=_("Issue the card."))
+        return command_create(
+            account=account, kind=CoreCommand.Kind.ISSUE, actor=actor, reason=_("Issue the card."), deliver=deliver
+        )
     if (
         account.card_state == CardState.UNACTIVATED
         and not account.steps_missing()
@@ -245,6 +250,7 @@ def drive_core(account: LoanAccount, actor: Actor) -> CoreCommand | None:
             kind=CoreCommand.Kind.ACTIVATE,
             actor=actor,
             reason=_("Every verification step is done: activate the card."),
+            deliver=deliver,
         )
     return None
 

@@ -11,11 +11,18 @@ set) it creates the data set if it is missing (``BENCH_ACCOUNTS``, default 1,000
 * one monitor scan over all accounts; anomaly detection;
 * a reactivation batch of ``BENCH_BATCH`` accounts (default 10,000) through the simulated
   gateway with one and with two real RQ worker processes, in accounts per second;
+* commands delivered per second over HTTP to the reference core-banking service, with one and
+  with two RQ worker processes: ``BENCH_COMMANDS`` activations (default 20,000), then as many
+  risk-hold suspensions (``bench/corebanking.py``);
+* one full reconciliation of every card the desk holds against that service, in seconds;
 * the peak memory (RSS) of a gunicorn web process serving every page, and of the RQ worker.
 
-It uses ``REDIS_URL`` if set, else a throwaway embedded redis-server. The batch accounts are
-synthetic (drill data, never counted) and deleted afterwards; nothing else is changed except
-what the monitor itself would do.
+It uses ``REDIS_URL`` if set, else a throwaway embedded redis-server, and starts its own
+reference core-banking services (``python -m corebank serve``, SQLite in a temporary folder).
+The batch accounts are synthetic (drill data, never counted) and deleted afterwards, as are the
+delivery bench's accounts (real accounts: drill commands are never sent) and its
+reconciliation run; nothing else is changed except what the monitor itself would do (and what
+reconciliation fixes, if the data set disagrees with its own cards).
 """
 
 from __future__ import annotations
@@ -243,6 +250,9 @@ def _production_settings() -> None:
         CORE_GATEWAY=os.environ.get("CORE_GATEWAY") or "simulated",
         CORE_ALLOW_SIMULATED="1",
     )
+    from bench.corebanking import shared_secrets
+
+    shared_secrets()  # signed requests to the reference core-banking services the bench starts
 
 
 def _rss_mb(pid: int) -> float:
@@ -328,12 +338,15 @@ def run_batch(ids: list[int], workers: int) -> tuple[float, float]:
 
 
 def measure_reactivation(size: int) -> tuple[dict[str, Any], float]:
+    from bench.corebanking import vacuum_churned
+
     ids = _bench_accounts(2 * size)
     try:
         one, rss_one = run_batch(ids[:size], 1)
         two, rss_two = run_batch(ids[size:], 2)
     finally:
         _purge(ids)
+        vacuum_churned()
     return {"accounts": size, "per_second_1_worker": one, "per_second_2_workers": two}, max(rss_one, rss_two)
 
 
@@ -423,6 +436,20 @@ def _table(results: dict[str, Any]) -> str:
         f"anomaly check    {results['anomaly_seconds']} s",
         f"reactivation     {batch['accounts']:,} accounts: {batch['per_second_1_worker']}/s with 1 worker, "
         f"{batch['per_second_2_workers']}/s with 2",
+    ]
+    delivery, reconciliation = results["delivery"], results["reconciliation"]
+    for name in ("activations", "holds"):
+        one, two = delivery[f"{name}_1_worker"], delivery[f"{name}_2_workers"]
+        lines.append(
+            f"core commands    {delivery['accounts']:,} {name} over HTTP: {one['per_second']}/s with 1 worker, "
+            f"{two['per_second']}/s with 2 (CPU per command with 1 worker: service {one['service_cpu_ms_per_command']}"
+            f" ms, worker {one['worker_cpu_ms_per_command']} ms)"
+        )
+    lines += [
+        f"reconciliation   {reconciliation['cards_read']:,} cards in {reconciliation['seconds']} s "
+        f"({reconciliation['cards_per_second']:,}/s): {reconciliation['mismatches']} mismatches, "
+        f"{reconciliation['fixed']} fixed, {reconciliation['cased']} cased, {reconciliation['in_flight']} in flight, "
+        f"{reconciliation['unknown']} unknown",
         f"peak RSS         web {results['rss_mb']['web']} MB, worker {results['rss_mb']['worker']} MB",
     ]
     return "\n".join(lines)
@@ -436,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     cases = _env_int("BENCH_CASES", 100_000)
     requests = max(3, _env_int("BENCH_REQUESTS", 30))
     batch_size = _env_int("BENCH_BATCH", 10_000)
+    commands = _env_int("BENCH_COMMANDS", 20_000)
 
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
@@ -450,6 +478,9 @@ def main(argv: list[str] | None = None) -> int:
         call_command("migrate", verbosity=0, interactive=False)
         call_command("collectstatic", verbosity=0, interactive=False)
         generated = ensure_data(accounts, cases)
+        from bench.corebanking import measure_delivery, measure_reconciliation, vacuum_churned
+
+        vacuum_churned()  # what an earlier run left behind, where autovacuum is off
         from accounts.models import LoanAccount
         from casework.models import Case
 
@@ -467,6 +498,11 @@ def main(argv: list[str] | None = None) -> int:
         results["monitor_scan"] = measure_monitor()
         results["anomaly_seconds"] = measure_anomaly()
         results["reactivation"], worker_rss = measure_reactivation(batch_size)
+        print("Core banking over HTTP: commands delivered…", flush=True)
+        results["delivery"] = measure_delivery(commands, _child_env())
+        print("Core banking over HTTP: a full reconciliation…", flush=True)
+        results["reconciliation"] = measure_reconciliation()
+        print(f"  {results['reconciliation']['seconds']} s", flush=True)
         web_rss = measure_web_rss([row["url"] for row in pages.values()])
         results["rss_mb"] = {"web": web_rss, "worker": worker_rss}
     arguments.out.parent.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ from rq import SimpleWorker
 from accounts.delivery import TransactionOpen, assert_no_transaction, commands_deliver, commands_sweep
 from accounts.gateway import SIMULATED
 from accounts.models import AuditEntry, CoreCommand, LoanAccount, Notification, State
+from accounts.outbox import command_create, commands_create_bulk
 from accounts.services import Actor, account_decide, account_step_record, account_transition
 from casework.models import Case
 from tests.factories import make_account
@@ -94,6 +95,22 @@ def test_asking_twice_for_what_is_on_its_way_asks_once(tech) -> None:
     with pytest.raises(AccountActionError, match="already asked to do this"):
         account_decide(account_id=account.pk, transition_name="activate", actor=Actor.staff(tech), reason="again")
     assert CoreCommand.objects.filter(account=account).count() == 1
+
+
+def test_commands_written_in_bulk_keep_one_pending_per_account_and_kind() -> None:
+    waiting, fresh = make_account(State.VERIFYING), make_account(State.VERIFYING)
+    asked = command_create(account=waiting, kind=CoreCommand.Kind.ISSUE, actor=CREDIT_POLICY, deliver=False)
+    with transaction.atomic():
+        commands_create_bulk(
+            [(waiting, None), (fresh, None)], kind=CoreCommand.Kind.ISSUE, actor=CREDIT_POLICY, reason="Issue"
+        )
+    pending = CoreCommand.objects.filter(status=CoreCommand.Status.PENDING, kind=CoreCommand.Kind.ISSUE)
+    assert sorted(pending.values_list("account_id", flat=True)) == sorted([waiting.pk, fresh.pk])
+    assert pending.get(account=waiting).pk == asked.pk
+    written = pending.get(account=fresh)
+    fresh.refresh_from_db()
+    assert written.path == "/v1/cards" and written.reason == "Issue"
+    assert (written.body["token"], written.body["account_number"]) == (fresh.card_token, fresh.number)
 
 
 def test_core_banking_down_leaves_commands_waiting_and_delivers_them_once_after() -> None:

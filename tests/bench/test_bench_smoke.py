@@ -29,6 +29,7 @@ def test_the_bench_runs_to_the_end_on_a_tiny_data_set(tmp_path: Path) -> None:
         BENCH_CASES="60",
         BENCH_REQUESTS="3",
         BENCH_BATCH="20",
+        BENCH_COMMANDS="20",
     )
     finished = subprocess.run(
         [sys.executable, "bench/run.py", "--out", str(out)],
@@ -52,4 +53,12 @@ def test_the_bench_runs_to_the_end_on_a_tiny_data_set(tmp_path: Path) -> None:
     assert batch["accounts"] == 20 and batch["per_second_1_worker"] > 0 and batch["per_second_2_workers"] > 0
     assert results["anomaly_seconds"] >= 0
     assert results["rss_mb"]["web"] > 0 and results["rss_mb"]["worker"] > 0
-    assert "ours/admin" in finished.stdout
+    delivery = results["delivery"]
+    for name in ("activations_1_worker", "activations_2_workers", "holds_1_worker", "holds_2_workers"):
+        row = delivery[name]
+        assert row["commands"] == 20 and row["per_second"] > 0 and row["service_cpu_ms_per_command"] >= 0, name
+    assert delivery["core_cards"]["SUSPENDED"] == 40  # every card activated, then suspended, once
+    reconciliation = results["reconciliation"]
+    assert reconciliation["cards_read"] == reconciliation["cards"] > 0
+    assert reconciliation["mismatches"] == reconciliation["unknown"] == 0  # the generator writes matching cards
+    assert "ours/admin" in finished.stdout and "reconciliation" in finished.stdout
