@@ -50,7 +50,7 @@ def test_a_customer_activates_on_a_phone(browser: Browser, live_server, core, se
     account_transition(account_id=account.pk, transition_name="issue", actor=Actor.system("core", "job"))
     commands_deliver()  # the card is issued in core banking; the customer's messages are written down
     work()  # and sent
-    assert core.card(f"CARD-{account.number}")["state"] == "UNACTIVATED"  # type: ignore[index]
+    assert core.card(f"CARD-{account.number}")["state"] == "UNACTIVATED"
     account_transition(account_id=account.pk, transition_name="mark_stalled", actor=Actor.system("monitor", "job"))
     case = Case.objects.get(account=account, cause=EmptyCause.CUSTOMER_INCOMPLETE)
 
@@ -81,7 +81,7 @@ def test_a_customer_activates_on_a_phone(browser: Browser, live_server, core, se
     expect(page.get_by_role("heading", name="Done: your credit line is active")).to_be_visible(timeout=10_000)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
 
-    assert core.card(f"CARD-{account.number}")["state"] == "ACTIVE"  # type: ignore[index]
+    assert core.card(f"CARD-{account.number}")["state"] == "ACTIVE"
     assert LoanAccount.objects.get(pk=account.pk).state == State.ACTIVE
     case.refresh_from_db()
     assert case.status == Status.RESOLVED
