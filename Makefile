@@ -60,10 +60,11 @@ bench: install  ## Measure pages and jobs at scale (BENCH_ACCOUNTS, BENCH_CASES;
 loadtest: install  ## 60 s of 20 staff users against gunicorn on 127.0.0.1 (locust); needs seed_demo data.
 	$(PY) bench/loadtest.py
 
-lint: install  ## Ruff (lint and format check) and mypy.
+lint: install  ## Ruff (lint and format check), mypy, and the import contracts (import-linter).
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports
 
 format: install  ## Fix what ruff can fix and format the code.
 	$(VENV)/bin/ruff check --fix .

@@ -14,7 +14,6 @@ from django.views.decorators.http import require_http_methods
 from accounts.notify import code_message
 from accounts.policy import Step
 from accounts.services import AccountActionError
-from accounts.validators import mask_mobile
 from accounts.verification import (
     LinkInvalid,
     activation_progress,
@@ -23,6 +22,7 @@ from accounts.verification import (
     link_from_token,
     password_set,
 )
+from portal.masking import mask_mobile
 
 
 class CodeForm(forms.Form):

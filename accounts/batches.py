@@ -23,6 +23,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import hooks
 from accounts.models import (
     Channel,
     CoreCommand,
@@ -35,8 +36,6 @@ from accounts.models import (
 from accounts.outbox import commands_create_bulk, schedule_delivery
 from accounts.policy import may_trigger
 from accounts.services import AccountActionError
-from casework.models import Case
-from casework.services import incidents_settle
 from portal.actors import Actor
 from portal.bulk import bulk_save_fields
 from portal.queueing import enqueue_on_commit
@@ -215,7 +214,7 @@ def _finish_if_complete(batch_id: int) -> bool:
     ).update(status=ReactivationBatch.Status.DONE, finished_at=timezone.now())
     if updated:
         accounts = ReactivationItem.objects.filter(batch_id=batch_id).values("account_id")
-        incidents_settle(Case.objects.filter(account_id__in=accounts, incident__isnull=False).values("incident_id"))
+        hooks.cases().redrive_finished(accounts)
     return bool(updated)
 
 

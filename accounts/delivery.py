@@ -33,8 +33,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
+from accounts import hooks
 from accounts.batches import batch_items_settle
 from accounts.gateway import CoreAnswer, CoreRequest, Gateway, GatewayError, TransientGatewayError, get_gateway
+from accounts.hooks import CORE_SYNC
 from accounts.models import CardState, Channel, CoreCommand, EmptyCause, LoanAccount, ReactivationItem, State
 from accounts.notify import pre_notify_messages
 from accounts.outbox import DELIVERY_JOB, commands_create_bulk, schedule_delivery
@@ -45,7 +47,6 @@ from accounts.services import (
     drive_core,
     tranche_release_confirmed,
 )
-from casework.services import case_open_for_account
 from portal.actors import Actor
 from portal.bulk import bulk_save_fields
 
@@ -395,16 +396,16 @@ def command_refused(
                         case_note=what,
                     )
             except AccountActionError as exc:  # the account moved on meanwhile: tech still hears of it
-                case_open_for_account(account=account, cause="core_sync", actor=CORE, note=f"{what} ({exc.message})")
+                hooks.cases().case_open(account=account, cause=CORE_SYNC, actor=CORE, note=f"{what} ({exc.message})")
             account.refresh_from_db()
         elif account.state == State.EMPTY and account.empty_cause == EmptyCause.SYSTEM_CONFIG:
             LoanAccount.objects.filter(pk=account.pk).update(last_error_code=code[:60])
             account.last_error_code = code[:60]
-            case_open_for_account(account=account, cause=EmptyCause.SYSTEM_CONFIG, actor=CORE, note=what)
+            hooks.cases().case_open(account=account, cause=EmptyCause.SYSTEM_CONFIG, actor=CORE, note=what)
         else:
-            case_open_for_account(account=account, cause="core_sync", actor=CORE, note=what)
+            hooks.cases().case_open(account=account, cause=CORE_SYNC, actor=CORE, note=what)
     else:
-        case_open_for_account(account=account, cause="core_sync", actor=CORE, note=what)
+        hooks.cases().case_open(account=account, cause=CORE_SYNC, actor=CORE, note=what)
     _settle_batch_items([(command, account)], refused=(code, message))
 
 
@@ -453,7 +454,7 @@ def commands_sweep(*, now: datetime | None = None) -> dict[str, int]:
                 "attempts": command.attempts,
                 "error": f"{command.last_error_code} {command.last_error}".strip() or _("none"),
             }
-            case_open_for_account(account=command.account, cause="core_sync", actor=CORE, note=note)
+            hooks.cases().case_open(account=command.account, cause=CORE_SYNC, actor=CORE, note=note)
             command.flagged_at = now
             command.save(update_fields=["flagged_at"])
     return {"pending": pending.count(), "due": due, "flagged": len(late_ids)}

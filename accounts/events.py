@@ -26,9 +26,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 
+from accounts import hooks
 from accounts.contract import event_schema_name, event_types, first_error, schema_validator
 from accounts.delivery import command_refused, commands_done
 from accounts.gateway import CoreAnswer
+from accounts.hooks import CORE_SYNC
 from accounts.models import CardState, Channel, CoreCommand, CoreEvent, Customer, EmptyCause, LoanAccount, State
 from accounts.policy import TIERS
 from accounts.services import (
@@ -37,7 +39,6 @@ from accounts.services import (
     account_step_record,
     account_transition,
 )
-from casework.services import case_open_for_account
 from portal.actors import Actor
 
 MAX_BODY = 1_048_576
@@ -134,8 +135,8 @@ def _follow(account: LoanAccount, transition: str, event_id: str, reason: str, *
 
 
 def _mismatch(account: LoanAccount, event_id: str, note: str) -> Receipt:
-    case = case_open_for_account(account=account, cause="core_sync", actor=CORE_WEBHOOK, note=note)
-    return Receipt(event_id, CASE_OPENED, f"case #{case.pk}: {note}")
+    case_id = hooks.cases().case_open(account=account, cause=CORE_SYNC, actor=CORE_WEBHOOK, note=note)
+    return Receipt(event_id, CASE_OPENED, f"case #{case_id}: {note}")
 
 
 def _card_state(account: LoanAccount, state: str) -> None:

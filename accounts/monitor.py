@@ -24,11 +24,11 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import hooks
+from accounts.hooks import NOT_ISSUED
 from accounts.models import Channel, CoreCommand, LoanAccount, State
 from accounts.policy import TIERS
 from accounts.services import AccountActionError, account_transition
-from casework.models import Case, CaseCause
-from casework.services import case_open_for_account
 from portal.actors import Actor
 
 MONITOR = Actor.system("activation-monitor", Channel.JOB)
@@ -126,10 +126,9 @@ def flag_not_issued(*, now: datetime | None = None) -> int:
     """Approved lines still without a card after ``APPROVED_NOT_ISSUED_HOURS``: a case for credit, once."""
     now = now or timezone.now()
     hours = settings.APPROVED_NOT_ISSUED_HOURS
-    flagged = Case.objects.filter(account=OuterRef("pk"), cause=CaseCause.NOT_ISSUED)
     ids = list(
         LoanAccount.objects.filter(state=State.APPROVED, created_at__lt=now - timedelta(hours=hours))
-        .exclude(Exists(flagged))
+        .exclude(pk__in=hooks.cases().accounts_with_case(NOT_ISSUED))
         .order_by("created_at")
         .values_list("pk", flat=True)[:FLAG_LIMIT]
     )
@@ -139,5 +138,5 @@ def flag_not_issued(*, now: datetime | None = None) -> int:
             if account.state != State.APPROVED:
                 continue
             note = _("Approved more than %(hours)d hours ago, and the card is still not issued.") % {"hours": hours}
-            case_open_for_account(account=account, cause=CaseCause.NOT_ISSUED, actor=MONITOR, note=note)
+            hooks.cases().case_open(account=account, cause=NOT_ISSUED, actor=MONITOR, note=note)
     return len(ids)

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from portal.selectors import department_codes
+
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
 
@@ -132,20 +134,6 @@ ACTION_LABELS: dict[str, Any] = {
     "ask_core": _("Asked core banking"),
     "limit_changed": _("Usable limit changed by core banking"),
 }
-
-
-def department_codes(user: User | AnonymousUser) -> frozenset[str]:
-    """The user's departments, read once per user object."""
-    cached: frozenset[str] | None = getattr(user, "_department_codes", None)
-    if cached is None:
-        if not user.is_authenticated:
-            cached = frozenset()
-        else:
-            from portal.models import Department
-
-            cached = frozenset(Department.objects.filter(members__user=user).values_list("code", flat=True))
-        user._department_codes = cached  # type: ignore[union-attr]
-    return cached
 
 
 def may_trigger(user: User | AnonymousUser, transition_name: str) -> bool:

@@ -26,8 +26,10 @@ from django.db.models import Exists, F, Lookup, OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts import hooks
 from accounts.delivery import assert_no_transaction
 from accounts.gateway import CoreCard, Gateway, GatewayError, get_gateway
+from accounts.hooks import CORE_SYNC
 from accounts.models import (
     CardState,
     Channel,
@@ -40,7 +42,6 @@ from accounts.models import (
 )
 from accounts.policy import TIERS, Step
 from accounts.services import AccountActionError, account_limit_record, account_transition
-from casework.services import case_open_for_account
 from portal.actors import Actor
 from portal.bulk import bulk_save_fields
 
@@ -181,7 +182,7 @@ def _apply(run: ReconciliationRun, account_id: int, card: CoreCard, verdict: Ver
         if classify(now, card) != verdict:
             return False  # changed meanwhile; the next run looks again
         if verdict.action == "case":
-            case_open_for_account(account=account, cause="core_sync", actor=RECONCILER, note=verdict.note)
+            hooks.cases().case_open(account=account, cause=CORE_SYNC, actor=RECONCILER, note=verdict.note)
             return True
         reason = _("Reconciliation: core banking holds the card as %(state)s.") % {"state": card.state}
         if not account.card_token:
@@ -201,8 +202,8 @@ def _apply(run: ReconciliationRun, account_id: int, card: CoreCard, verdict: Ver
                 core_confirmation=confirmation,
             )
         except AccountActionError as exc:
-            case_open_for_account(
-                account=account, cause="core_sync", actor=RECONCILER,
+            hooks.cases().case_open(
+                account=account, cause=CORE_SYNC, actor=RECONCILER,
                 note=_("Reconciliation could not follow core banking (%(state)s): %(why)s")
                 % {"state": card.state, "why": exc.message},
             )  # fmt: skip

@@ -29,6 +29,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django_fsm import TransitionNotAllowed, can_proceed
 
+from accounts import hooks
 from accounts.models import (
     ApprovalRequest,
     AuditEntry,
@@ -50,7 +51,6 @@ from accounts.policy import (
     may_trigger,
     tranche_amounts,
 )
-from casework.services import case_open_for_account, cases_resolve_for_account, cases_resolve_for_accounts
 from portal.actors import Actor
 from portal.bulk import bulk_save_fields
 
@@ -309,13 +309,13 @@ def account_transition(
         _ensure_tranches(account)
     # The casework follows the account: a case per empty-card cause, resolved once usable.
     if account.state == State.EMPTY:
-        case_open_for_account(account=account, cause=account.empty_cause, actor=actor, note=case_note)
+        hooks.cases().case_open(account=account, cause=account.empty_cause, actor=actor, note=case_note)
     elif from_state != State.ACTIVE and account.state == State.ACTIVE:
-        cases_resolve_for_account(account=account, actor=actor, text=_("Resolved: the account is active."))
+        hooks.cases().cases_resolve(account_ids=[account.pk], actor=actor, text=_("Resolved: the account is active."))
     elif account.state == State.CLOSED:
-        cases_resolve_for_account(account=account, actor=actor, text=_("Resolved: the account was closed."))
+        hooks.cases().cases_resolve(account_ids=[account.pk], actor=actor, text=_("Resolved: the account was closed."))
     elif transition_name == "issue":
-        cases_resolve_for_account(account=account, actor=actor, text=_("Resolved: the card is issued."))
+        hooks.cases().cases_resolve(account_ids=[account.pk], actor=actor, text=_("Resolved: the card is issued."))
     audit_details: dict[str, Any] = {}
     if kwargs.get("error_code"):
         audit_details["error_code"] = kwargs["error_code"]
@@ -502,10 +502,10 @@ def accounts_transition_bulk(
         if account.state == State.ACTIVE and from_states[account.pk] != State.ACTIVE
     ]
     if activated:
-        cases_resolve_for_accounts(account_ids=activated, actor=actor, text=_("Resolved: the account is active."))
+        hooks.cases().cases_resolve(account_ids=activated, actor=actor, text=_("Resolved: the account is active."))
     closed = [account.pk for account in result.moved if account.state == State.CLOSED]
     if closed:
-        cases_resolve_for_accounts(account_ids=closed, actor=actor, text=_("Resolved: the account was closed."))
+        hooks.cases().cases_resolve(account_ids=closed, actor=actor, text=_("Resolved: the account was closed."))
     AuditEntry.objects.bulk_create(
         _audit_entry(
             account,

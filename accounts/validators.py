@@ -48,18 +48,3 @@ def validate_mobile(value: str) -> None:
             _("Enter a mainland China mobile number: 11 digits starting with 13 to 19, e.g. 13812345678."),
             code="mobile",
         )
-
-
-def mask_mobile(value: str) -> str:
-    """138****5678: enough to recognise a number on the phone, not enough to dial it."""
-    if len(value) < 7:
-        return "*" * len(value)
-    return f"{value[:3]}****{value[-4:]}"
-
-
-def mask_email(value: str) -> str:
-    """z***@example.com"""
-    local, _at, domain = value.partition("@")
-    if not domain:
-        return "***"
-    return f"{local[:1]}***@{domain}"

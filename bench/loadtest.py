@@ -109,10 +109,10 @@ def build_sample() -> dict[str, Any]:
     django.setup()
 
     from accounts.models import LoanAccount
-    from accounts.policy import department_codes
     from accounts.views import PAGE_SIZE
     from casework.models import Case
     from casework.policy import may_work
+    from portal.selectors import department_codes
 
     try:
         accounts = LoanAccount.objects.filter(is_drill=False).order_by("id")

@@ -5,3 +5,9 @@ from django.utils.translation import gettext_lazy as _
 class CaseworkConfig(AppConfig):
     name = "casework"
     verbose_name = _("Casework")
+
+    def ready(self) -> None:
+        from accounts import hooks
+        from casework.hooks import CaseworkHooks
+
+        hooks.register(CaseworkHooks())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from casework.anomaly import detect_anomalies as detect
 from casework.models import Case, CaseEvent
 from casework.selectors import overdue_q
 from portal.heartbeat import heartbeat
@@ -38,8 +39,6 @@ def escalate_overdue_cases() -> dict[str, int]:
 
 def detect_anomalies() -> dict[str, int]:
     """Every 15 minutes: spikes of empty accounts per product and channel."""
-    from casework.anomaly import detect_anomalies as detect
-
     with heartbeat("detect_anomalies") as counts:
         counts.update(detect())
     return counts

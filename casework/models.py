@@ -11,8 +11,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
+from accounts import hooks
 from accounts.models import EmptyCause, LoanAccount
 from portal.models import Department
+from portal.selectors import department_codes
 
 
 class Status(models.TextChoices):
@@ -31,9 +33,9 @@ class CaseCause(models.TextChoices):
     CUSTOMER_INCOMPLETE = EmptyCause.CUSTOMER_INCOMPLETE.value, EmptyCause.CUSTOMER_INCOMPLETE.label
     RISK_HOLD = EmptyCause.RISK_HOLD.value, EmptyCause.RISK_HOLD.label
     # Core banking and the desk disagree: a refused or late command, or a reconciliation mismatch.
-    CORE_SYNC = "core_sync", _("Out of step with core banking")
+    CORE_SYNC = hooks.CORE_SYNC, _("Out of step with core banking")
     # An approved line whose card was not issued in time.
-    NOT_ISSUED = "not_issued", _("Approved, card not issued")
+    NOT_ISSUED = hooks.NOT_ISSUED, _("Approved, card not issued")
 
 
 OPEN_STATUSES = (Status.NEW, Status.ASSIGNED, Status.IN_PROGRESS, Status.WAITING_CUSTOMER)
@@ -213,8 +215,6 @@ class CaseQuerySet(models.QuerySet["Case"]):
             return self.none()
         if user.is_superuser or user.has_perm("casework.view_all_cases"):
             return self
-        from accounts.policy import department_codes
-
         return self.filter(Q(department_id__in=department_codes(user)) | Q(assignee=user))
 
 

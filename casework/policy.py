@@ -6,8 +6,9 @@ from decimal import Decimal
 from typing import Any
 
 from accounts.models import LoanAccount
-from accounts.policy import RiskTier, department_codes
+from accounts.policy import RiskTier
 from casework.models import CaseCause
+from portal.selectors import department_codes
 
 DEPARTMENT_FOR_CAUSE: dict[str, str] = {
     CaseCause.SYSTEM_CONFIG: "tech",

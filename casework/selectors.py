@@ -13,7 +13,6 @@ from django.db.models.functions import RowNumber
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
-from accounts.policy import department_codes
 from accounts.selectors import with_core_waiting
 from casework.models import (
     BOARD_STATUSES,
@@ -28,6 +27,7 @@ from casework.models import (
 )
 from casework.policy import may_assign, may_work
 from portal.models import Department
+from portal.selectors import department_codes
 
 CARDS_PER_COLUMN = 8
 RESOLVED_SHOWN_FOR = timedelta(days=7)

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django_fsm import can_proceed
 
-from accounts.models import EmptyCause, LoanAccount
+from accounts.models import EmptyCause, LoanAccount, State
 from casework.models import (
     OPEN_STATUSES,
     Case,
@@ -169,11 +169,6 @@ def case_open_for_account(*, account: LoanAccount, cause: str, actor: Actor, not
         note or _("The account went to the empty-card state (%(cause)s) again.") % {"cause": cause_label},
     )
     return existing
-
-
-def cases_resolve_for_account(*, account: LoanAccount, actor: Actor, text: str) -> int:
-    """Resolve every open case of an account that no longer needs them (active or closed)."""
-    return cases_resolve_for_accounts(account_ids=[account.pk], actor=actor, text=text)
 
 
 def _case_values(case: Case) -> dict[str, Any]:
@@ -444,8 +439,6 @@ def cases_open_for_empty_accounts(*, actor: Actor, batch_size: int = 2000) -> in
     Accounts that already have an open case for their cause are left alone, so this is safe
     to run again.
     """
-    from accounts.models import State
-
     playbooks = {playbook.cause: list(playbook.steps.all()) for playbook in Playbook.objects.prefetch_related("steps")}
     slas = {priority: _sla(priority) for priority in (1, 2, 3, 4)}
     created = after_pk = 0

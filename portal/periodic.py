@@ -29,7 +29,7 @@ class PeriodicJob:
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(
         "refresh_dashboard",
-        "portal.jobs.refresh_dashboard",
+        "portal.pages.jobs.refresh_dashboard",
         60,
         _("Dashboard figures: computed once a minute for everyone, so that opening the dashboard costs nothing."),
     ),

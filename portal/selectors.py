@@ -20,6 +20,18 @@ from portal.roles import ADMIN, ROLES_BY_GROUP, Role
 FAILED_JOBS_SHOWN = 20
 
 
+def department_codes(user: User | AnonymousUser) -> frozenset[str]:
+    """The user's departments, read once per user object."""
+    cached: frozenset[str] | None = getattr(user, "_department_codes", None)
+    if cached is None:
+        if not user.is_authenticated:
+            cached = frozenset()
+        else:
+            cached = frozenset(Department.objects.filter(members__user=user).values_list("code", flat=True))
+        user._department_codes = cached  # type: ignore[union-attr]
+    return cached
+
+
 @dataclass(frozen=True)
 class StaffSummary:
     """What the header and the dashboard say about the signed-in user."""

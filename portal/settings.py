@@ -46,7 +46,7 @@ if not DEBUG and not ALLOWED_HOSTS:
         "answers to, separated by commas, e.g. desk.bank.internal."
     )
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
-CSRF_FAILURE_VIEW = "portal.views.csrf_failure"
+CSRF_FAILURE_VIEW = "portal.auth_views.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

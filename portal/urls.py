@@ -3,7 +3,8 @@ from django.urls import include, path
 
 from accounts.activation_views import activate
 from accounts.views import batch_cancel_view, batch_detail, core_events
-from portal import health, views
+from portal import auth_views, health
+from portal.pages import views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
@@ -11,9 +12,9 @@ urlpatterns = [
     path("reports/weekly/", views.weekly_report_view, name="weekly_report"),
     path("jobs/batches/<int:pk>/", batch_detail, name="batch"),
     path("jobs/batches/<int:pk>/cancel/", batch_cancel_view, name="batch_cancel"),
-    path("login/", views.LoginView.as_view(), name="login"),
-    path("logout/", views.LogoutView.as_view(), name="logout"),
-    path("password/", views.PasswordChangeView.as_view(), name="password_change"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("accounts/", include("accounts.urls")),

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 from django import template
 
-from accounts.validators import mask_email as _mask_email
-from accounts.validators import mask_mobile as _mask_mobile
+from portal.masking import mask_email as _mask_email
+from portal.masking import mask_mobile as _mask_mobile
 
 register = template.Library()
 

@@ -18,7 +18,7 @@ from casework.drills import drill_end, drill_purge, drill_report, drill_start
 from casework.models import Case, Drill, Incident, SlaPolicy, Status
 from casework.services import CaseActionError, case_transition, cases_assign
 from portal.actors import Actor
-from portal.dashboard import dashboard_figures
+from portal.pages.dashboard import dashboard_figures
 from tests.factories import make_account
 
 pytestmark = pytest.mark.django_db

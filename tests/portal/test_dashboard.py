@@ -14,8 +14,8 @@ from accounts.models import AuditEntry, EmptyCause, LoanAccount, State
 from casework.models import Case
 from casework.services import case_open_for_account
 from portal.actors import Actor
-from portal.dashboard import dashboard_figures, figures_refresh
-from portal.jobs import refresh_dashboard
+from portal.pages.dashboard import dashboard_figures, figures_refresh
+from portal.pages.jobs import refresh_dashboard
 from tests.factories import CustomerFactory, make_account
 
 pytestmark = pytest.mark.django_db

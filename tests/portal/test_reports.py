@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEntry, EmptyCause, LoanAccount, State
-from portal.reports import Week, weekly_report
+from portal.pages.reports import Week, weekly_report
 from tests.factories import make_account
 
 pytestmark = pytest.mark.django_db

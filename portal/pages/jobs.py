@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from portal.dashboard import figures_refresh
 from portal.heartbeat import heartbeat
+from portal.pages.dashboard import figures_refresh
 
 
 def refresh_dashboard() -> dict[str, int]:

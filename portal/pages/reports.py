@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from accounts.models import AuditEntry, EmptyCause, LoanAccount, State
 from casework.models import Case, Incident
-from portal.dashboard import CAUSE_OF_TRANSITION
 from portal.models import Department
+from portal.pages.dashboard import CAUSE_OF_TRANSITION
 
 
 @dataclass(frozen=True)

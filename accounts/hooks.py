@@ -1,0 +1,57 @@
+"""What an account event asks of casework, inside the account's own transaction.
+
+Accounts sits below casework: it never imports it. Where an account event must open or
+resolve a case in the same transaction (the account went empty, became active or closed, core
+banking refused a command, reconciliation found a mismatch, an approved line waited too long,
+a re-drive finished), accounts calls the ``CaseHooks`` registered here. Casework registers
+its implementation in ``CaseworkConfig.ready()``; with none registered (accounts alone),
+calling a hook is a programming error, not a silent no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any, Protocol
+
+from django.db.models import QuerySet
+
+if TYPE_CHECKING:
+    from accounts.models import LoanAccount
+    from portal.actors import Actor
+
+# The problems of an account that are not an empty-card cause, as casework's case causes name them.
+CORE_SYNC = "core_sync"  # core banking and the desk disagree: a refused or late command, a mismatch
+NOT_ISSUED = "not_issued"  # an approved line whose card was not issued in time
+
+
+class CaseHooks(Protocol):
+    def case_open(self, *, account: LoanAccount, cause: str, actor: Actor, note: str = "") -> int:
+        """Open the case of ``account`` for ``cause`` (an empty cause, ``CORE_SYNC`` or ``NOT_ISSUED``), or note
+        it on the open one; the case's id."""
+
+    def cases_resolve(self, *, account_ids: Collection[int], actor: Actor, text: str) -> int:
+        """Resolve every open case of these accounts (they are active, closed or issued now); how many."""
+
+    def accounts_with_case(self, cause: str) -> QuerySet[Any, Any]:
+        """The ids of accounts that have (or had) a case for ``cause`` (a subquery: ``values("account_id")``)."""
+
+    def redrive_finished(self, account_ids: QuerySet[Any, Any]) -> None:
+        """A re-drive of these accounts (a subquery of ids) has every answer: settle what it was for."""
+
+
+class _Unregistered:
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"No case hooks are registered (casework is not installed); cannot call {name}.")
+
+
+_hooks: CaseHooks = _Unregistered()
+
+
+def register(hooks: CaseHooks) -> None:
+    """Casework's ``AppConfig.ready()`` registers its implementation (once per process)."""
+    global _hooks
+    _hooks = hooks
+
+
+def cases() -> CaseHooks:
+    return _hooks

@@ -1,0 +1,28 @@
+"""Casework's answer to the hooks accounts calls (``accounts.hooks``), registered in ``CaseworkConfig.ready()``."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from django.db.models import QuerySet
+
+from accounts.models import LoanAccount
+from casework.models import Case
+from casework.services import case_open_for_account, cases_resolve_for_accounts, incidents_settle
+from portal.actors import Actor
+
+
+class CaseworkHooks:
+    def case_open(self, *, account: LoanAccount, cause: str, actor: Actor, note: str = "") -> int:
+        return case_open_for_account(account=account, cause=cause, actor=actor, note=note).pk
+
+    def cases_resolve(self, *, account_ids: Collection[int], actor: Actor, text: str) -> int:
+        return cases_resolve_for_accounts(account_ids=account_ids, actor=actor, text=text)
+
+    def accounts_with_case(self, cause: str) -> QuerySet[Any, Any]:
+        return Case.objects.filter(cause=cause).values("account_id")
+
+    def redrive_finished(self, account_ids: QuerySet[Any, Any]) -> None:
+        # Two workers resolving an incident's last cases at once each see the other's still open.
+        incidents_settle(Case.objects.filter(account_id__in=account_ids, incident__isnull=False).values("incident_id"))
