@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+
 from django import forms
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
@@ -9,19 +12,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_POST
 
-from accounts.notify import code_message
+from accounts.models import ActivationLink
+from accounts.notify import code_send
 from accounts.policy import Step
 from accounts.services import AccountActionError
-from accounts.verification import (
-    LinkInvalid,
-    activation_progress,
-    code_send,
-    code_verify,
-    link_from_token,
-    password_set,
-)
+from accounts.verification import LinkInvalid, activation_progress, code_verify, link_from_token, password_set
 from portal.masking import mask_mobile
 
 
@@ -46,56 +43,95 @@ class PasswordForm(forms.Form):
     )
 
 
-@login_not_required
-@never_cache
-@require_http_methods(["GET", "POST"])
-def activate(request: HttpRequest, token: str) -> HttpResponse:
-    try:
-        link = link_from_token(token)
-    except LinkInvalid:
-        return render(request, "activation/invalid.html", status=404)
-    account = link.account
-    code_form, password_form = CodeForm(), PasswordForm()
-    error = notice = ""
-    if request.method == "POST":
-        action = request.POST.get("action")
+LinkView = Callable[[HttpRequest, ActivationLink], HttpResponse]
+
+
+def _token(request: HttpRequest) -> str:
+    assert request.resolver_match is not None
+    return str(request.resolver_match.kwargs["token"])
+
+
+def with_link(view: LinkView) -> Callable[[HttpRequest, str], HttpResponse]:
+    """The customer's pages: no staff login, never cached, and a link that is not (or no longer) valid gets 404."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, token: str) -> HttpResponse:
         try:
-            if action == "send_code":
-                sent = code_send(link_id=link.pk)
-                code_message(account, sent.code)
-                notice = str(
-                    _("We sent a code to %(mobile)s. It is valid for 10 minutes.") % {"mobile": mask_mobile(sent.to)}
-                )
-            elif action == "verify_code":
-                code_form = CodeForm(request.POST)
-                if code_form.is_valid():
-                    code_verify(link_id=link.pk, code=code_form.cleaned_data["code"])
-                    return redirect(request.path)
-            elif action == "set_password":
-                password_form = PasswordForm(request.POST)
-                if password_form.is_valid():
-                    password_set(
-                        link_id=link.pk,
-                        password=password_form.cleaned_data["password"],
-                        password2=password_form.cleaned_data["password2"],
-                    )
-                    return redirect(request.path)
-        except AccountActionError as exc:
-            error = exc.message
-        except ValidationError as exc:
-            error = " ".join(exc.messages)
-        account.refresh_from_db()
-    progress = activation_progress(account)
+            link = link_from_token(token)
+        except LinkInvalid:
+            return render(request, "activation/invalid.html", status=404)
+        return view(request, link)
+
+    return login_not_required(never_cache(wrapper))
+
+
+def _page(
+    request: HttpRequest,
+    link: ActivationLink,
+    *,
+    code_form: CodeForm | None = None,
+    password_form: PasswordForm | None = None,
+    error: str = "",
+    notice: str = "",
+) -> HttpResponse:
+    """The activation page as the account is now: the next step's form, or the progress of the activation."""
+    account = link.account
+    account.refresh_from_db()
     context = {
+        "token": _token(request),
         "account": account,
         "mobile": mask_mobile(account.customer.contact_mobile),
-        "progress": progress,
+        "progress": activation_progress(account),
         "remaining": [Step(step).label for step in account.steps_missing()],
-        "code_form": code_form,
-        "password_form": password_form,
+        "code_form": code_form or CodeForm(),
+        "password_form": password_form or PasswordForm(),
         "error": error,
         "notice": notice,
     }
-    if request.headers.get("HX-Request"):
-        return render(request, "activation/page.html#progress", context)
-    return render(request, "activation/page.html", context)
+    template = "activation/page.html#progress" if request.headers.get("HX-Request") else "activation/page.html"
+    return render(request, template, context)
+
+
+@require_GET
+@with_link
+def activate(request: HttpRequest, link: ActivationLink) -> HttpResponse:
+    return _page(request, link)
+
+
+@require_POST
+@with_link
+def activate_send_code(request: HttpRequest, link: ActivationLink) -> HttpResponse:
+    try:
+        mobile = code_send(link_id=link.pk)
+    except AccountActionError as exc:
+        return _page(request, link, error=exc.message)
+    notice = _("We sent a code to %(mobile)s. It is valid for 10 minutes.") % {"mobile": mask_mobile(mobile)}
+    return _page(request, link, notice=str(notice))
+
+
+@require_POST
+@with_link
+def activate_verify_code(request: HttpRequest, link: ActivationLink) -> HttpResponse:
+    code_form = CodeForm(request.POST)
+    if not code_form.is_valid():
+        return _page(request, link, code_form=code_form)
+    try:
+        code_verify(link_id=link.pk, code=code_form.cleaned_data["code"])
+    except AccountActionError as exc:
+        return _page(request, link, code_form=code_form, error=exc.message)
+    return redirect("activate", token=_token(request))
+
+
+@require_POST
+@with_link
+def activate_set_password(request: HttpRequest, link: ActivationLink) -> HttpResponse:
+    password_form = PasswordForm(request.POST)
+    if not password_form.is_valid():
+        return _page(request, link, password_form=password_form)
+    password, password2 = password_form.cleaned_data["password"], password_form.cleaned_data["password2"]
+    try:
+        password_set(link_id=link.pk, password=password, password2=password2)
+    except (AccountActionError, ValidationError) as exc:
+        error = exc.message if isinstance(exc, AccountActionError) else " ".join(exc.messages)
+        return _page(request, link, password_form=password_form, error=error)
+    return redirect("activate", token=_token(request))

@@ -16,7 +16,6 @@ from accounts.models import (
     CoreEvent,
     Customer,
     LoanAccount,
-    ReactivationBatch,
     ReconciliationRun,
     Tranche,
 )
@@ -168,9 +167,3 @@ class CoreCommandAdmin(ReadOnlyAdmin):
 class ReconciliationRunAdmin(ReadOnlyAdmin):
     list_display = ["started_at", "mode", "cards_read", "mismatches", "fixed", "cased", "in_flight", "error"]
     list_filter = ["mode"]
-
-
-@admin.register(ReactivationBatch)
-class ReactivationBatchAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "title", "status", "total", "processed", "succeeded", "failed", "created_by"]
-    list_filter = ["status"]

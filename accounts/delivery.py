@@ -34,10 +34,9 @@ from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
 from accounts import hooks
-from accounts.batches import batch_items_settle
 from accounts.gateway import CoreAnswer, CoreRequest, Gateway, GatewayError, TransientGatewayError, get_gateway
 from accounts.hooks import CORE_SYNC
-from accounts.models import CardState, Channel, CoreCommand, EmptyCause, LoanAccount, ReactivationItem, State
+from accounts.models import CardState, Channel, CoreCommand, EmptyCause, LoanAccount, State
 from accounts.notify import pre_notify_messages
 from accounts.outbox import DELIVERY_JOB, commands_create_bulk, schedule_delivery
 from accounts.services import (
@@ -220,7 +219,7 @@ def _record(
         pending = {
             command.pk: command
             for command in CoreCommand.objects.select_for_update(of=("self",))
-            .select_related("tranche", "batch_item", "requested_by")
+            .select_related("tranche", "requested_by")
             .filter(pk__in=[command.pk for command in claimed], status=Status.PENDING)
         }
         done: list[tuple[CoreCommand, LoanAccount, CoreAnswer]] = []
@@ -294,7 +293,7 @@ def commands_done(done: Sequence[tuple[CoreCommand, LoanAccount, CoreAnswer]], *
     # What these answers lead to (the activation of an issued card...) is written without a
     # delivery run each: one run is queued for all of them below.
     follow_ups = False
-    activate: list[tuple[LoanAccount, ReactivationItem | None]] = []
+    activate: list[LoanAccount] = []
     for command, account, answer in done:
         if command.kind == Kind.ISSUE:
             follow_ups |= _issued(command, account, activate)
@@ -314,7 +313,7 @@ def commands_done(done: Sequence[tuple[CoreCommand, LoanAccount, CoreAnswer]], *
         reason = _("Re-drive: the card is issued and every verification step is done.")
         commands_create_bulk(activate, kind=Kind.ACTIVATE, actor=CORE, reason=reason)
         follow_ups = True
-    _settle_batch_items([(command, account) for command, account, _answer in done])
+    hooks.cases().core_answered([account for _command, account, _answer in done])
     if follow_ups:
         schedule_delivery()
 
@@ -337,9 +336,7 @@ def _apply_bulk(transition_name: str, pairs: Sequence[tuple[CoreCommand, LoanAcc
         )
 
 
-def _issued(
-    command: CoreCommand, account: LoanAccount, activate: list[tuple[LoanAccount, ReactivationItem | None]]
-) -> bool:
+def _issued(command: CoreCommand, account: LoanAccount, activate: list[LoanAccount]) -> bool:
     """The card exists in core banking now: activate it once every step is done, else tell the customer.
 
     True when a command for core banking follows (its delivery run is the caller's to queue). A
@@ -358,7 +355,7 @@ def _issued(
             account.refresh_from_db()
             pre_notify_messages(account)
             return False
-        activate.append((account, command.batch_item))
+        activate.append(account)
         return False
     if account.state in (State.ISSUED, State.VERIFYING):
         if account.steps_missing():
@@ -406,16 +403,7 @@ def command_refused(
             hooks.cases().case_open(account=account, cause=CORE_SYNC, actor=CORE, note=what)
     else:
         hooks.cases().case_open(account=account, cause=CORE_SYNC, actor=CORE, note=what)
-    _settle_batch_items([(command, account)], refused=(code, message))
-
-
-def _settle_batch_items(
-    pairs: Sequence[tuple[CoreCommand, LoanAccount]], *, refused: tuple[str, str] | None = None
-) -> None:
-    """Commands of a reactivation batch: their items finish once the account's outcome is known."""
-    items = [(command, account) for command, account in pairs if command.batch_item_id]
-    if items:
-        batch_items_settle(items, refused=refused)
+    hooks.cases().core_answered([account], refused=(code, message))
 
 
 # --- the sweeper ---------------------------------------------------------------------------------

@@ -109,7 +109,7 @@ def event_check(payload: Any) -> dict[str, Any]:
 
 
 def _pending_command(account: LoanAccount, kind: str, key: str | None) -> CoreCommand | None:
-    commands = CoreCommand.objects.select_for_update(of=("self",)).select_related("tranche", "batch_item")
+    commands = CoreCommand.objects.select_for_update(of=("self",)).select_related("tranche")
     if key:
         by_key = commands.filter(idempotency_key=key, account=account).first()
         if by_key is not None:

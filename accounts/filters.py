@@ -9,12 +9,16 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import EmptyCause, LoanAccount, Product, State
 from accounts.policy import RiskTier
+from portal.filters import DrillFilterSet
 
 IN_STATE_FOR = {"1d": timedelta(days=1), "3d": timedelta(days=3), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 
 
-class AccountFilter(django_filters.FilterSet):
+class AccountFilter(DrillFilterSet):
     """The account list's filters. Drill accounts are left out unless asked for."""
+
+    real_only_label = _("Real accounts only")
+    drill_only_label = _("Drill accounts only")
 
     q = django_filters.CharFilter(
         label=_("Search"), method="search", help_text=_("Account number, customer name or credit code")
@@ -39,12 +43,6 @@ class AccountFilter(django_filters.FilterSet):
             ("30d", _("more than 30 days")),
         ],
     )
-    drill = django_filters.ChoiceFilter(
-        label=_("Drill data"),
-        method="filter_drill",
-        empty_label=_("Real accounts only"),
-        choices=[("only", _("Drill accounts only")), ("all", _("Real and drill"))],
-    )
 
     class Meta:
         model = LoanAccount
@@ -61,12 +59,3 @@ class AccountFilter(django_filters.FilterSet):
 
     def filter_in_state_for(self, queryset: QuerySet[LoanAccount], name: str, value: str) -> QuerySet[LoanAccount]:
         return queryset.filter(state_changed_at__lte=timezone.now() - IN_STATE_FOR[value])
-
-    def filter_drill(self, queryset: QuerySet[LoanAccount], name: str, value: str) -> QuerySet[LoanAccount]:
-        return queryset.filter(is_drill=True) if value == "only" else queryset
-
-    def filter_queryset(self, queryset: QuerySet[LoanAccount]) -> QuerySet[LoanAccount]:
-        queryset = super().filter_queryset(queryset)
-        if not self.form.cleaned_data.get("drill"):
-            queryset = queryset.filter(is_drill=False)
-        return queryset

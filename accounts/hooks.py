@@ -3,14 +3,14 @@
 Accounts sits below casework: it never imports it. Where an account event must open or
 resolve a case in the same transaction (the account went empty, became active or closed, core
 banking refused a command, reconciliation found a mismatch, an approved line waited too long,
-a re-drive finished), accounts calls the ``CaseHooks`` registered here. Casework registers
+core answered a re-drive), accounts calls the ``CaseHooks`` registered here. Casework registers
 its implementation in ``CaseworkConfig.ready()``; with none registered (accounts alone),
 calling a hook is a programming error, not a silent no-op.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db.models import QuerySet
@@ -35,8 +35,9 @@ class CaseHooks(Protocol):
     def accounts_with_case(self, cause: str) -> QuerySet[Any, Any]:
         """The ids of accounts that have (or had) a case for ``cause`` (a subquery: ``values("account_id")``)."""
 
-    def redrive_finished(self, account_ids: QuerySet[Any, Any]) -> None:
-        """A re-drive of these accounts (a subquery of ids) has every answer: settle what it was for."""
+    def core_answered(self, accounts: Sequence[LoanAccount], *, refused: tuple[str, str] | None = None) -> None:
+        """Core banking answered (or, with ``refused`` = (code, message), refused) commands of these locked
+        accounts: finish what waited for the answer (a re-drive's items)."""
 
 
 class _Unregistered:

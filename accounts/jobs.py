@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from accounts.batches import batch_run_chunk, batches_resume
 from accounts.credit_review import credit_review_run
 from accounts.delivery import commands_deliver, commands_sweep
 from accounts.models import ReconciliationRun
@@ -43,18 +42,6 @@ def scan_accounts() -> dict[str, int]:
     """Every 5 minutes: the activation monitor."""
     with heartbeat("scan_accounts") as counts:
         counts.update(monitor_scan().as_dict())
-    return counts
-
-
-def run_batch_chunk(batch_id: int) -> int:
-    """One chunk of a reactivation batch."""
-    return batch_run_chunk(batch_id)
-
-
-def resume_batches() -> dict[str, int]:
-    """Every 2 minutes: keep running batches going, whatever happened to their workers."""
-    with heartbeat("resume_batches") as counts:
-        counts["running"] = batches_resume()
     return counts
 
 

@@ -23,7 +23,7 @@ from accounts.models import EmptyCause, LoanAccount, Notification, State
 from accounts.policy import TIERS, Step
 from accounts.services import AccountActionError
 from accounts.sms import SmsError, SmsMessage, get_sms_backend
-from accounts.verification import link_create
+from accounts.verification import code_issue, link_create
 from portal.queueing import enqueue_on_commit
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,13 @@ def activation_resend(*, account_id: int) -> int:
     if recent.filter(medium=Notification.Medium.SMS).count() >= RESENDS_PER_DAY:
         raise AccountActionError(_("The activation message was sent 5 times today already; call the customer instead."))
     return len(_link_messages(account, "activation", None))
+
+
+def code_send(*, link_id: int) -> str:
+    """A new verification code for the customer of this link, sent by SMS now; the number it went to."""
+    sent = code_issue(link_id=link_id)
+    code_message(LoanAccount.objects.select_related("customer").get(activation_links__pk=link_id), sent.code)
+    return sent.to
 
 
 def code_message(account: LoanAccount, code: str) -> Notification:

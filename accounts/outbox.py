@@ -17,7 +17,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
-from accounts.models import ApprovalRequest, CoreCommand, LoanAccount, ReactivationItem, Tranche
+from accounts.models import ApprovalRequest, CoreCommand, LoanAccount, Tranche
 from accounts.policy import tranche_amounts
 from portal.actors import Actor
 from portal.bulk import bulk_save_fields
@@ -126,7 +126,6 @@ def command_create(
     approval: ApprovalRequest | None = None,
     tranche: Tranche | None = None,
     usable_limit: Decimal | None = None,
-    batch_item: ReactivationItem | None = None,
     deliver: bool = True,
 ) -> CoreCommand:
     """Write down what core banking must do for this account, in the caller's transaction.
@@ -141,7 +140,7 @@ def command_create(
     _give_tokens([account])
     command = _command(
         account, kind, actor, reason, usable_limit,
-        requested_by=requested_by, approval=approval, tranche=tranche, batch_item=batch_item,
+        requested_by=requested_by, approval=approval, tranche=tranche,
     )  # fmt: skip
     try:
         with transaction.atomic():
@@ -153,9 +152,7 @@ def command_create(
     return command
 
 
-def commands_create_bulk(
-    requests: Sequence[tuple[LoanAccount, ReactivationItem | None]], *, kind: str, actor: Actor, reason: str
-) -> None:
+def commands_create_bulk(accounts: Sequence[LoanAccount], *, kind: str, actor: Actor, reason: str) -> None:
     """``command_create(deliver=False)`` for many accounts at once (a job's micro-batch), in a few queries.
 
     The caller holds the accounts' row locks. An account with a command of ``kind`` already on
@@ -163,17 +160,15 @@ def commands_create_bulk(
     the same moment, the accounts are written one by one and that one is kept.
     """
     pending = set(
-        CoreCommand.objects.filter(
-            account__in=[account for account, _item in requests], kind=kind, status=CoreCommand.Status.PENDING
-        ).values_list("account_id", flat=True)
+        CoreCommand.objects.filter(account__in=accounts, kind=kind, status=CoreCommand.Status.PENDING).values_list(
+            "account_id", flat=True
+        )
     )
-    requests = [(account, item) for account, item in requests if account.pk not in pending]
-    _give_tokens([account for account, _item in requests])
+    accounts = [account for account in accounts if account.pk not in pending]
+    _give_tokens(accounts)
     try:
         with transaction.atomic():
-            CoreCommand.objects.bulk_create(
-                _command(account, kind, actor, reason, batch_item=item) for account, item in requests
-            )
+            CoreCommand.objects.bulk_create(_command(account, kind, actor, reason) for account in accounts)
     except IntegrityError:
-        for account, item in requests:
-            command_create(account=account, kind=kind, actor=actor, reason=reason, batch_item=item, deliver=False)
+        for account in accounts:
+            command_create(account=account, kind=kind, actor=actor, reason=reason, deliver=False)

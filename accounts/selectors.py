@@ -20,7 +20,6 @@ from accounts.models import (
     CoreCommand,
     LoanAccount,
     Notification,
-    ReactivationBatch,
     ReconciliationRun,
     State,
     Tranche,
@@ -222,7 +221,3 @@ def last_reconciliations() -> list[ReconciliationRun]:
         newest = ReconciliationRun.objects.filter(mode=mode).order_by("-started_at", "-pk").values("pk")[:1]
         latest |= Q(pk=Subquery(newest))
     return list(ReconciliationRun.objects.filter(latest).order_by("mode"))
-
-
-def recent_batches(limit: int = 10) -> QuerySet[ReactivationBatch]:
-    return ReactivationBatch.objects.select_related("created_by").order_by("-created_at")[:limit]

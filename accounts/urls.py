@@ -13,7 +13,20 @@ class AccountNumberConverter:
         return value
 
 
+class ApprovalRequestConverter:
+    """The actions that ask a second credit officer (four-eyes) rather than decide."""
+
+    regex = "|".join(views.REQUEST_KINDS)
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
 register_converter(AccountNumberConverter, "account_number")
+register_converter(ApprovalRequestConverter, "approval_request")
 
 app_name = "accounts"
 
@@ -22,9 +35,16 @@ urlpatterns = [
     path("approvals/", views.approval_list, name="approvals"),
     path("approvals/<int:pk>/<str:decision>/", views.approval_decide, name="approval_decide"),
     path("import/", views.account_import, name="import"),
-    path("redrive/", views.redrive_filtered, name="redrive"),
     path("reviews/", views.review_list, name="reviews"),
     path("reviews/<int:pk>/<str:decision>/", views.review_decide, name="review_decide"),
     path("<account_number:number>/", views.account_detail, name="detail"),
-    path("<account_number:number>/actions/<str:action>/", views.account_action, name="action"),
+    # One view per kind of action; the last pattern names them all (``accounts:action``) for reverse().
+    path("<account_number:number>/actions/credit_review/", views.credit_review_view, name="credit_review"),
+    path("<account_number:number>/actions/resend_activation/", views.activation_resend_view, name="resend_activation"),
+    path(
+        "<account_number:number>/actions/<approval_request:action>/",
+        views.approval_request_view,
+        name="request_approval",
+    ),
+    path("<account_number:number>/actions/<str:action>/", views.account_transition_view, name="action"),
 ]

@@ -91,8 +91,8 @@ class CodeSent:
 
 
 @transaction.atomic
-def code_send(*, link_id: int) -> CodeSent:
-    """Make a new 6-digit code for the link (rate-limited); the caller sends it by SMS."""
+def code_issue(*, link_id: int) -> CodeSent:
+    """Make a new 6-digit code for the link (rate-limited); ``accounts.notify.code_send`` sends it."""
     link = ActivationLink.objects.select_for_update().select_related("account__customer").get(pk=link_id)
     link_usable(link)
     now = timezone.now()

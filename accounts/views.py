@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib import messages
@@ -12,17 +13,15 @@ from django.http import (
     HttpResponse,
     HttpResponseBase,
     JsonResponse,
-    QueryDict,
 )
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_tables2 import RequestConfig
 
 from accounts import selectors
-from accounts.batches import batch_cancel, batch_start
 from accounts.credit_review import proposal_decide
 from accounts.events import MAX_BODY, EventError, core_event_apply
 from accounts.filters import AccountFilter
@@ -32,8 +31,7 @@ from accounts.models import (
     ApprovalRequest,
     CreditReviewProposal,
     EmptyCause,
-    ReactivationBatch,
-    ReactivationItem,
+    LoanAccount,
     State,
 )
 from accounts.notify import activation_resend
@@ -49,12 +47,20 @@ from accounts.services import (
 )
 from accounts.signatures import HEADER, SignatureError, verify
 from accounts.tables import AccountTable
-from portal.exports import export_response
-from portal.http import redirect_back, staff_user
+from portal.exports import filtered_export, list_queries
+from portal.http import form_errors_to_messages, redirect_back, staff_user
 from portal.selectors import redis_error
 from portal.tables import LargeQuerysetData
 
 PAGE_SIZE = 25
+SENT_TO_CORE = gettext_lazy(
+    "Sent to core banking (%(command)s). The account changes as soon as core banking confirms; "
+    "this page shows it waiting until then."
+)
+QUEUE_DOWN = gettext_lazy(
+    "Core banking is told with a delay: the job queue is not answering. "
+    "The command is saved and goes out by itself once the queue is back; nothing else to do."
+)
 REQUEST_KINDS = {
     "request_release": ApprovalRequest.Kind.RELEASE_HOLD,
     "request_tranche": ApprovalRequest.Kind.RELEASE_TRANCHE,
@@ -82,43 +88,20 @@ CSV_COLUMNS = (
 @permission_required("accounts.view_loanaccount", raise_exception=True)
 def account_list(request: HttpRequest) -> HttpResponseBase:
     account_filter = AccountFilter(request.GET, queryset=selectors.account_list())
-    if request.GET.get("export") in ("csv", "xlsx"):
-        if not account_filter.is_valid():
-            messages.error(request, _("Fix the filters before exporting."))
-            return redirect("accounts:list")
-        rows = account_filter.qs.order_by("-state_changed_at", "-id").values_list(
-            *(field for field, _header in CSV_COLUMNS)
-        )
-        return export_response(
-            request.GET["export"],
-            "accounts",
-            [header for _field, header in CSV_COLUMNS],
-            rows.iterator(chunk_size=2000),
-        )
+    export = filtered_export(
+        request, account_filter, name="accounts", columns=CSV_COLUMNS, order_by=("-state_changed_at", "-id")
+    )
+    if export is not None:
+        return export
     table = AccountTable(LargeQuerysetData(account_filter.qs))
     RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
-    export_query = request.GET.copy()
-    export_query.pop("page", None)
-    export_query["export"] = "csv"
-    xlsx_query = export_query.copy()
-    xlsx_query["export"] = "xlsx"
-    filter_query = request.GET.copy()
-    filter_query.pop("page", None)
-    filter_query.pop("sort", None)
-    return render(
-        request,
-        "accounts/account_list.html",
-        {
-            "filter": account_filter,
-            "table": table,
-            "export_query": export_query.urlencode(),
-            "xlsx_query": xlsx_query.urlencode(),
-            "filter_query": filter_query.urlencode(),
-            "may_redrive": request.GET.get("state") == State.EMPTY
-            and request.GET.get("empty_cause") == EmptyCause.SYSTEM_CONFIG
-            and may_trigger(request.user, "activate"),
-        },
+    may_redrive = (
+        request.GET.get("state") == State.EMPTY
+        and request.GET.get("empty_cause") == EmptyCause.SYSTEM_CONFIG
+        and may_trigger(request.user, "activate")
     )
+    context = {"filter": account_filter, "table": table, "may_redrive": may_redrive, **list_queries(request)}
+    return render(request, "accounts/account_list.html", context)
 
 
 @require_GET
@@ -140,80 +123,91 @@ def account_detail(request: HttpRequest, number: str) -> HttpResponse:
     return render(request, "accounts/account_detail.html", context)
 
 
-@require_POST
-def account_action(request: HttpRequest, number: str, action: str) -> HttpResponse:
-    """Run one action from the account page; any refusal comes back as a message on that page."""
+def _account_post(
+    request: HttpRequest, number: str, act: Callable[[LoanAccount, str, int | None], str]
+) -> HttpResponse:
+    """One action posted from the account (or case) page: ``act`` runs it and says what happened.
+
+    The form carries the reason and the version the user saw; a refusal (the role, the state, a
+    stale copy) comes back as a message on the page the user posted from.
+    """
     account, can_edit = selectors.get_account_for_user(request, number)
     if not can_edit:
         raise PermissionDenied
     form = AccountActionForm(request.POST)
     if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, str(error))
+        form_errors_to_messages(request, form)
         return redirect(account)
-    reason, version = form.cleaned_data["reason"], form.cleaned_data["version"]
     try:
-        if action in REQUEST_KINDS:
-            approval = approval_request_create(
-                account_id=account.pk,
-                kind=REQUEST_KINDS[action],
-                requested_by=staff_user(request),
-                reason=reason,
-                expected_version=version,
-            )
-            messages.success(
-                request,
-                _("%(request)s requested. Another credit officer must approve it.")
-                % {"request": approval.get_kind_display()},
-            )
-        elif action == "resend_activation":
-            if not may_trigger(request.user, "begin_verification"):
-                raise PermissionDenied
-            activation_resend(account_id=account.pk)
-            messages.success(request, _("The activation message is on its way (SMS and email)."))
-        elif action == "credit_review":
-            account_step_record(
-                account_id=account.pk,
-                step=Step.CREDIT_REVIEW,
-                actor=Actor.staff(staff_user(request)),
-                reason=reason,
-                expected_version=version,
-            )
-            messages.success(request, _("Credit review approved."))
-        else:
-            decision = account_decide(
-                account_id=account.pk,
-                transition_name=action,
-                actor=Actor.staff(staff_user(request)),
-                reason=reason,
-                expected_version=version,
-            )
-            if decision.applied:
-                messages.success(
-                    request,
-                    _("Done: the account is now %(state)s.") % {"state": decision.account.get_state_display()},
-                )
-            else:
-                messages.success(
-                    request,
-                    _(
-                        "Sent to core banking (%(command)s). The account changes as soon as core banking confirms; "
-                        "this page shows it waiting until then."
-                    )
-                    % {"command": decision.command.get_kind_display() if decision.command else action},
-                )
-            if decision.command is not None and redis_error():
-                messages.warning(
-                    request,
-                    _(
-                        "Core banking is told with a delay: the job queue is not answering. "
-                        "The command is saved and goes out by itself once the queue is back; nothing else to do."
-                    ),
-                )
+        messages.success(request, act(account, form.cleaned_data["reason"], form.cleaned_data["version"]))
     except AccountActionError as exc:
         messages.error(request, exc.message)
     return redirect_back(request, account)
+
+
+@require_POST
+def account_transition_view(request: HttpRequest, number: str, action: str) -> HttpResponse:
+    """A staff decision on the account (issue, hold, release, close...): applied, or sent to core banking."""
+
+    def decide(account: LoanAccount, reason: str, version: int | None) -> str:
+        actor = Actor.staff(staff_user(request))
+        decision = account_decide(
+            account_id=account.pk, transition_name=action, actor=actor, reason=reason, expected_version=version
+        )
+        if decision.command is not None and redis_error():
+            messages.warning(request, QUEUE_DOWN)
+        if decision.applied:
+            return _("Done: the account is now %(state)s.") % {"state": decision.account.get_state_display()}
+        command = decision.command.get_kind_display() if decision.command else action
+        return SENT_TO_CORE % {"command": command}
+
+    return _account_post(request, number, decide)
+
+
+@require_POST
+def approval_request_view(request: HttpRequest, number: str, action: str) -> HttpResponse:
+    """Four-eyes: ask another credit officer to approve a release of the hold or of the next tranche."""
+
+    def ask(account: LoanAccount, reason: str, version: int | None) -> str:
+        approval = approval_request_create(
+            account_id=account.pk,
+            kind=REQUEST_KINDS[action],
+            requested_by=staff_user(request),
+            reason=reason,
+            expected_version=version,
+        )
+        return _("%(request)s requested. Another credit officer must approve it.") % {
+            "request": approval.get_kind_display()
+        }
+
+    return _account_post(request, number, ask)
+
+
+@require_POST
+def credit_review_view(request: HttpRequest, number: str) -> HttpResponse:
+    """A credit officer approves the credit review of a high-risk account."""
+
+    def review(account: LoanAccount, reason: str, version: int | None) -> str:
+        actor = Actor.staff(staff_user(request))
+        account_step_record(
+            account_id=account.pk, step=Step.CREDIT_REVIEW, actor=actor, reason=reason, expected_version=version
+        )
+        return _("Credit review approved.")
+
+    return _account_post(request, number, review)
+
+
+@require_POST
+def activation_resend_view(request: HttpRequest, number: str) -> HttpResponse:
+    """A service agent sends the customer's activation message again."""
+
+    def resend(account: LoanAccount, reason: str, version: int | None) -> str:
+        if not may_trigger(request.user, "begin_verification"):
+            raise PermissionDenied
+        activation_resend(account_id=account.pk)
+        return _("The activation message is on its way (SMS and email).")
+
+    return _account_post(request, number, resend)
 
 
 @require_GET
@@ -303,56 +297,6 @@ def core_events(request: HttpRequest) -> JsonResponse:
     except EventError as exc:
         return JsonResponse(exc.body(), status=exc.status)
     return JsonResponse(receipt.body())
-
-
-@require_http_methods(["GET"])
-@permission_required("accounts.view_reactivationbatch", raise_exception=True)
-def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    batch = get_object_or_404(ReactivationBatch.objects.select_related("incident", "created_by"), pk=pk)
-    if request.headers.get("HX-Request"):
-        return render(request, "accounts/batch_detail.html#progress", {"batch": batch})
-    failures = batch.items.filter(status=ReactivationItem.Status.FAILED).select_related("account")[:200]
-    return render(
-        request,
-        "accounts/batch_detail.html",
-        {"batch": batch, "failures": failures, "may_cancel": may_trigger(request.user, "activate")},
-    )
-
-
-@require_POST
-def batch_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
-        batch_cancel(batch_id=pk, user=staff_user(request))
-        messages.success(request, _("The batch is stopped; accounts not yet attempted stay as they are."))
-    except AccountActionError as exc:
-        messages.error(request, exc.message)
-    return redirect("batch", pk=pk)
-
-
-@require_POST
-def redrive_filtered(request: HttpRequest) -> HttpResponse:
-    """Start a reactivation batch for the accounts of the list's current filter."""
-    user = staff_user(request)
-    if not may_trigger(user, "activate"):
-        raise PermissionDenied
-    query = QueryDict(request.POST.get("query", ""))
-    account_filter = AccountFilter(query, queryset=selectors.account_list())
-    if not account_filter.is_valid():
-        messages.error(request, _("Fix the filters before starting a re-drive."))
-        return redirect("accounts:list")
-    ids = account_filter.qs.filter(state=State.EMPTY, empty_cause=EmptyCause.SYSTEM_CONFIG).values_list("pk", flat=True)
-    try:
-        batch = batch_start(
-            title=_("Re-drive of %(query)s") % {"query": query.urlencode() or _("all system-fault accounts")},
-            account_ids=ids[:100_000],
-            user=user,
-            criteria={"filter": query.urlencode()},
-        )
-    except AccountActionError as exc:
-        messages.error(request, exc.message)
-        return redirect(f"{reverse('accounts:list')}?{query.urlencode()}")
-    messages.success(request, _("Re-drive started for %(count)d accounts.") % {"count": batch.total})
-    return redirect(batch)
 
 
 @require_GET

@@ -175,11 +175,9 @@ def vacuum_churned() -> None:
         Customer,
         LoanAccount,
         Notification,
-        ReactivationBatch,
-        ReactivationItem,
         Tranche,
     )  # fmt: skip
-    from casework.models import Case, CaseEvent, ChecklistItem
+    from casework.models import Case, CaseEvent, ChecklistItem, ReactivationBatch, ReactivationItem
 
     if connection.vendor != "postgresql":
         return

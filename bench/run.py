@@ -288,8 +288,8 @@ def _bench_accounts(count: int) -> list[int]:
 
 
 def _purge(ids: list[int]) -> None:
-    from accounts.models import Customer, LoanAccount, ReactivationBatch
-    from casework.models import Case
+    from accounts.models import Customer, LoanAccount
+    from casework.models import Case, ReactivationBatch
 
     customers = set(LoanAccount.objects.filter(pk__in=ids).values_list("customer_id", flat=True))
     for start in range(0, len(ids), 5000):
@@ -306,8 +306,8 @@ def run_batch(ids: list[int], workers: int) -> tuple[float, float]:
     from django.db import transaction
     from django.db.models import Min
 
-    from accounts.batches import batch_start
-    from accounts.models import ReactivationBatch
+    from casework.batches import batch_start
+    from casework.models import ReactivationBatch
 
     lead = User.objects.get(username="lead")
     with transaction.atomic():

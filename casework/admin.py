@@ -6,7 +6,17 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from accounts.admin import ReadOnlyAdmin
-from casework.models import Case, CaseEvent, ChecklistItem, Incident, Playbook, PlaybookStep, SlaPolicy, WipLimit
+from casework.models import (
+    Case,
+    CaseEvent,
+    ChecklistItem,
+    Incident,
+    Playbook,
+    PlaybookStep,
+    ReactivationBatch,
+    SlaPolicy,
+    WipLimit,
+)
 
 
 @admin.register(SlaPolicy)
@@ -72,4 +82,11 @@ class IncidentAdmin(admin.ModelAdmin):
     list_display = ["title", "cause", "status", "created_at", "created_by_name", "is_drill"]
     list_filter = ["status", "cause", "is_drill"]
     search_fields = ["title", "description"]
-    readonly_fields = ["created_by", "created_by_name", "created_at", "details"]
+    # Status and cause move through the desk's services (open, re-drive, settle), never by hand here.
+    readonly_fields = ["status", "cause", "created_by", "created_by_name", "created_at", "details"]
+
+
+@admin.register(ReactivationBatch)
+class ReactivationBatchAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "title", "status", "total", "processed", "succeeded", "failed", "created_by"]
+    list_filter = ["status"]

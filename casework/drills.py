@@ -338,7 +338,3 @@ def drill_report(drill: Drill, at: datetime | None = None) -> dict[str, Any]:
         "teams": {code: tally.as_dict() for code, tally in sorted(teams.items())},
         "people": {name: tally.as_dict() for name, tally in sorted(people.items(), key=lambda item: item[0] or "~")},
     }
-
-
-def running_drills() -> list[Drill]:
-    return list(Drill.objects.filter(status=Drill.DrillStatus.RUNNING).order_by("-started_at")[:5])

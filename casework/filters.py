@@ -10,11 +10,15 @@ from django.utils.translation import gettext_lazy as _
 
 from casework.models import Case, CaseCause, CaseStudy, Priority, Status
 from casework.selectors import overdue_q
+from portal.filters import DrillFilterSet
 from portal.models import Department
 
 
-class CaseFilter(django_filters.FilterSet):
+class CaseFilter(DrillFilterSet):
     """Filters of the board and the case lists. Drill cases are left out unless asked for."""
+
+    real_only_label = _("Real cases only")
+    drill_only_label = _("Drill cases only")
 
     # Plain choices, read once per request (in __init__): validating a chosen department and
     # drawing the menu then cost one query together.
@@ -31,12 +35,6 @@ class CaseFilter(django_filters.FilterSet):
     cause = django_filters.ChoiceFilter(label=_("Cause"), choices=CaseCause.choices, empty_label=_("Any cause"))
     priority = django_filters.ChoiceFilter(label=_("Priority"), choices=Priority.choices, empty_label=_("Any"))
     overdue = django_filters.BooleanFilter(label=_("Overdue only"), method="filter_overdue", widget=forms.CheckboxInput)
-    drill = django_filters.ChoiceFilter(
-        label=_("Drill data"),
-        method="filter_drill",
-        empty_label=_("Real cases only"),
-        choices=[("only", _("Drill cases only")), ("all", _("Real and drill"))],
-    )
 
     class Meta:
         model = Case
@@ -51,15 +49,6 @@ class CaseFilter(django_filters.FilterSet):
 
     def filter_overdue(self, queryset: QuerySet[Case], name: str, value: bool | None) -> QuerySet[Case]:
         return queryset.filter(overdue_q()) if value else queryset
-
-    def filter_drill(self, queryset: QuerySet[Case], name: str, value: str) -> QuerySet[Case]:
-        return queryset.filter(is_drill=True) if value == "only" else queryset
-
-    def filter_queryset(self, queryset: QuerySet[Case]) -> QuerySet[Case]:
-        queryset = super().filter_queryset(queryset)
-        if not self.form.cleaned_data.get("drill"):
-            queryset = queryset.filter(is_drill=False)
-        return queryset
 
 
 class CaseListFilter(CaseFilter):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from django.db.models import QuerySet
 
 from accounts.models import LoanAccount
+from casework.batches import batch_items_settle
 from casework.models import Case
-from casework.services import case_open_for_account, cases_resolve_for_accounts, incidents_settle
+from casework.services import case_open_for_account, cases_resolve_for_accounts
 from portal.actors import Actor
 
 
@@ -23,6 +24,5 @@ class CaseworkHooks:
     def accounts_with_case(self, cause: str) -> QuerySet[Any, Any]:
         return Case.objects.filter(cause=cause).values("account_id")
 
-    def redrive_finished(self, account_ids: QuerySet[Any, Any]) -> None:
-        # Two workers resolving an incident's last cases at once each see the other's still open.
-        incidents_settle(Case.objects.filter(account_id__in=account_ids, incident__isnull=False).values("incident_id"))
+    def core_answered(self, accounts: Sequence[LoanAccount], *, refused: tuple[str, str] | None = None) -> None:
+        batch_items_settle(accounts, refused=refused)

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from casework.anomaly import detect_anomalies as detect
+from casework.batches import batch_run_chunk, batches_resume
 from casework.models import Case, CaseEvent
 from casework.selectors import overdue_q
 from portal.heartbeat import heartbeat
@@ -41,4 +42,16 @@ def detect_anomalies() -> dict[str, int]:
     """Every 15 minutes: spikes of empty accounts per product and channel."""
     with heartbeat("detect_anomalies") as counts:
         counts.update(detect())
+    return counts
+
+
+def run_batch_chunk(batch_id: int) -> int:
+    """One chunk of a reactivation batch."""
+    return batch_run_chunk(batch_id)
+
+
+def resume_batches() -> dict[str, int]:
+    """Every 2 minutes: keep running batches going, whatever happened to their workers."""
+    with heartbeat("resume_batches") as counts:
+        counts["running"] = batches_resume()
     return counts

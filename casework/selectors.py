@@ -22,6 +22,8 @@ from casework.models import (
     CaseQuerySet,
     CaseStudy,
     Incident,
+    ReactivationBatch,
+    ReactivationItem,
     Status,
     WipLimit,
 )
@@ -285,3 +287,20 @@ def case_studies_for(cause: str, limit: int = 10) -> dict[str, Any]:
     """The latest case studies of one cause, and how many there are (two queries)."""
     studies = CaseStudy.objects.filter(cause=cause).order_by("-created_at", "-id")
     return {"studies": list(studies[:limit]), "study_count": studies.count()}
+
+
+def recent_batches(limit: int = 10) -> QuerySet[ReactivationBatch]:
+    return ReactivationBatch.objects.select_related("created_by").order_by("-created_at")[:limit]
+
+
+def incident_batches(incident: Incident, limit: int = 10) -> QuerySet[ReactivationBatch]:
+    return incident.batches.order_by("-created_at")[:limit]
+
+
+def batch_detail() -> QuerySet[ReactivationBatch]:
+    return ReactivationBatch.objects.select_related("incident", "created_by")
+
+
+def batch_failures(batch: ReactivationBatch, limit: int = 200) -> QuerySet[ReactivationItem]:
+    """The items core banking (or the account's state) refused, with the account, for the batch's page."""
+    return batch.items.filter(status=ReactivationItem.Status.FAILED).select_related("account")[:limit]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from casework import drill_views, study_views, views
+from casework import batch_views, drill_views, study_views, views
 
 app_name = "casework"
 
@@ -13,7 +13,7 @@ urlpatterns = [
     path("incidents/", views.incident_list, name="incidents"),
     path("incidents/new/", views.incident_new, name="incident_new"),
     path("incidents/<int:pk>/", views.incident_detail, name="incident"),
-    path("incidents/<int:pk>/redrive/", views.incident_redrive, name="incident_redrive"),
+    path("incidents/<int:pk>/redrive/", batch_views.incident_redrive_view, name="incident_redrive"),
     path("incidents/<int:pk>/resolve/", views.incident_resolve_view, name="incident_resolve"),
     path("drills/", drill_views.drill_list, name="drills"),
     path("drills/new/", drill_views.drill_new, name="drill_new"),

@@ -6,17 +6,16 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_fsm import can_proceed
 from django_tables2 import RequestConfig
 
-from accounts.batches import batch_start
 from accounts.forms import AccountActionForm
 from accounts.policy import may_trigger
 from accounts.selectors import account_actions
-from accounts.services import AccountActionError
 from casework import selectors
 from casework.filters import CaseFilter, CaseListFilter
 from casework.forms import BulkAssignForm, CommentForm, HandOffForm, IncidentForm, LinkIncidentForm, MoveForm
@@ -37,8 +36,8 @@ from casework.services import (
     incident_resolve,
 )
 from casework.tables import CaseTable
-from portal.exports import export_response
-from portal.http import redirect_back, staff_user
+from portal.exports import filtered_export, list_queries
+from portal.http import form_errors_to_messages, redirect_back, staff_user
 from portal.tables import LargeQuerysetData
 
 PAGE_SIZE = 25
@@ -90,12 +89,15 @@ def board(request: HttpRequest) -> HttpResponse:
 @permission_required("casework.view_case", raise_exception=True)
 def case_list(request: HttpRequest) -> HttpResponseBase:
     case_filter = CaseListFilter(request.GET, queryset=selectors.case_list(request.user))
-    if request.GET.get("export") in ("csv", "xlsx") and case_filter.is_valid():
-        rows = case_filter.qs.order_by("priority", "resolve_due_at", "id").values_list(*(f for f, _h in CASE_COLUMNS))
-        return export_response(request.GET["export"], "cases", [h for _f, h in CASE_COLUMNS], rows.iterator(2000))
+    export = filtered_export(
+        request, case_filter, name="cases", columns=CASE_COLUMNS, order_by=("priority", "resolve_due_at", "id")
+    )
+    if export is not None:
+        return export
     table = CaseTable(LargeQuerysetData(case_filter.qs))
     RequestConfig(request, paginate={"per_page": PAGE_SIZE}).configure(table)
-    return render(request, "casework/case_list.html", {"filter": case_filter, "table": table})
+    context = {"filter": case_filter, "table": table, **list_queries(request)}
+    return render(request, "casework/case_list.html", context)
 
 
 @require_GET
@@ -148,7 +150,7 @@ def case_move(request: HttpRequest, pk: int, move: str) -> HttpResponse:
     form = MoveForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("The form was incomplete; reload the page and try again."))
-        return redirect_back(request, f"/cases/{case_id}/")
+        return redirect_back(request, reverse("casework:detail", args=[case_id]))
     try:
         case = case_transition(
             case_id=case_id,
@@ -162,7 +164,7 @@ def case_move(request: HttpRequest, pk: int, move: str) -> HttpResponse:
         )
     except CaseActionError as exc:
         messages.error(request, exc.message)
-    return redirect_back(request, f"/cases/{case_id}/")
+    return redirect_back(request, reverse("casework:detail", args=[case_id]))
 
 
 @require_POST
@@ -173,7 +175,7 @@ def case_take(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, _("The case is yours now."))
     except CaseActionError as exc:
         messages.error(request, exc.message)
-    return redirect_back(request, f"/cases/{case_id}/")
+    return redirect_back(request, reverse("casework:detail", args=[case_id]))
 
 
 @require_POST
@@ -184,10 +186,8 @@ def assign(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     form = BulkAssignForm(request.POST, assignees=_assignee_choices(user))
     if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, str(error))
-        return redirect_back(request, "/cases/board/")
+        form_errors_to_messages(request, form)
+        return redirect_back(request, reverse("casework:board"))
     assignee = User.objects.get(pk=form.cleaned_data["assignee"])
     try:
         done = cases_assign(case_ids=form.cleaned_data["cases"], assignee=assignee, by=user)
@@ -198,7 +198,7 @@ def assign(request: HttpRequest) -> HttpResponse:
         )
     except CaseActionError as exc:
         messages.error(request, exc.message)
-    return redirect_back(request, "/cases/board/")
+    return redirect_back(request, reverse("casework:board"))
 
 
 @require_POST
@@ -228,9 +228,7 @@ def hand_off(request: HttpRequest, pk: int) -> HttpResponse:
     case_id, user = _work(request, pk)
     form = HandOffForm(request.POST)
     if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, str(error))
+        form_errors_to_messages(request, form)
         return redirect("casework:detail", pk=case_id)
     try:
         case = case_hand_off(
@@ -305,30 +303,9 @@ def incident_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "table": table,
             "counts": selectors.incident_case_counts(incident),
             "may_redrive": may_trigger(request.user, "activate"),
-            "batches": incident.batches.order_by("-created_at")[:10],
+            "batches": selectors.incident_batches(incident),
         },
     )
-
-
-@require_POST
-def incident_redrive(request: HttpRequest, pk: int) -> HttpResponse:
-    """Once tech has fixed the fault: one reactivation batch for every account of the incident."""
-    incident = get_object_or_404(Incident, pk=pk)
-    user = staff_user(request)
-    try:
-        batch = batch_start(
-            title=_("Re-drive: %(title)s") % {"title": incident.title},
-            account_ids=incident.cases.values_list("account_id", flat=True),
-            user=user,
-            incident_id=incident.pk,
-        )
-    except AccountActionError as exc:
-        messages.error(request, exc.message)
-        return redirect(incident)
-    if incident.status == Incident.IncidentStatus.OPEN:
-        Incident.objects.filter(pk=incident.pk).update(status=Incident.IncidentStatus.FIXED)
-    messages.success(request, _("Re-drive started for %(count)d accounts.") % {"count": batch.total})
-    return redirect(batch)
 
 
 @require_POST

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -22,3 +24,10 @@ def redirect_back(request: HttpRequest, fallback: Any) -> HttpResponse:
     if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
         return redirect(target)
     return redirect(fallback)
+
+
+def form_errors_to_messages(request: HttpRequest, form: forms.Form) -> None:
+    """Each of a posted form's errors as a message on the page the user goes back to."""
+    for errors in form.errors.values():
+        for error in errors:
+            messages.error(request, str(error))

@@ -89,7 +89,7 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     ),
     PeriodicJob(
         "resume_batches",
-        "accounts.jobs.resume_batches",
+        "casework.jobs.resume_batches",
         2 * 60,
         _("Keeps reactivation batches going after a worker dies."),
     ),

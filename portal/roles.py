@@ -41,6 +41,8 @@ _COMMON = (
     "casework.view_playbookstep",
     "casework.view_drill",
     "casework.view_casestudy",
+    "casework.view_reactivationbatch",
+    "casework.view_reactivationitem",
     "casework.work_case",
 )
 _SERVICE = ("accounts.verify_loanaccount",)

@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts.activation_views import activate
-from accounts.views import batch_cancel_view, batch_detail, core_events
+from accounts import activation_views
+from accounts.views import core_events
+from casework import batch_views
 from portal import auth_views, health
 from portal.pages import views
 
@@ -10,8 +11,9 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("jobs/", views.jobs, name="jobs"),
     path("reports/weekly/", views.weekly_report_view, name="weekly_report"),
-    path("jobs/batches/<int:pk>/", batch_detail, name="batch"),
-    path("jobs/batches/<int:pk>/cancel/", batch_cancel_view, name="batch_cancel"),
+    path("jobs/batches/<int:pk>/", batch_views.batch_detail, name="batch"),
+    path("jobs/batches/<int:pk>/cancel/", batch_views.batch_cancel_view, name="batch_cancel"),
+    path("jobs/batches/redrive/", batch_views.redrive_filtered, name="redrive"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
@@ -19,7 +21,10 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("accounts/", include("accounts.urls")),
     path("api/core/events", core_events, name="core_events"),
-    path("activate/<str:token>/", activate, name="activate"),
+    path("activate/<str:token>/", activation_views.activate, name="activate"),
+    path("activate/<str:token>/code/", activation_views.activate_send_code, name="activate_send_code"),
+    path("activate/<str:token>/verify/", activation_views.activate_verify_code, name="activate_verify_code"),
+    path("activate/<str:token>/password/", activation_views.activate_set_password, name="activate_set_password"),
     path("cases/", include("casework.urls")),
     path("casework/studies/", include("casework.study_urls")),
     path("admin/", admin.site.urls),

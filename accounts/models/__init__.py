@@ -15,7 +15,6 @@ from accounts.models.core import (
     Tranche,
 )
 from accounts.models.customer import ActivationLink, CreditReviewProposal, Notification
-from accounts.models.jobs import ReactivationBatch, ReactivationItem
 
 __all__ = [
     "ActivationLink",
@@ -31,8 +30,6 @@ __all__ = [
     "LoanAccount",
     "Notification",
     "Product",
-    "ReactivationBatch",
-    "ReactivationItem",
     "ReconciliationRun",
     "State",
     "Tranche",

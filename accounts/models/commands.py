@@ -60,9 +60,6 @@ class CoreCommand(models.Model):
     )
     approval = models.ForeignKey(ApprovalRequest, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     tranche = models.ForeignKey(Tranche, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    batch_item = models.ForeignKey(
-        "accounts.ReactivationItem", on_delete=models.SET_NULL, null=True, blank=True, related_name="commands"
-    )
 
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)

@@ -6,7 +6,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from accounts.selectors import last_reconciliations, outbox_summary, recent_batches
+from accounts.selectors import last_reconciliations, outbox_summary
+from casework.selectors import recent_batches
 from portal.pages.dashboard import figures_snapshot
 from portal.pages.reports import Week, weekly_report
 from portal.selectors import database_error, jobs_overview, periodic_status, redis_error

@@ -14,10 +14,10 @@ from django.core.management import call_command
 from django.utils import timezone
 from rq import SimpleWorker
 
-from accounts.batches import batch_start
 from accounts.gateway import SIMULATED
 from accounts.models import AuditEntry, LoanAccount, State
 from accounts.services import account_transition
+from casework.batches import batch_start
 from casework.models import Case, Incident, Status
 from portal.actors import Actor
 from tests.factories import make_account

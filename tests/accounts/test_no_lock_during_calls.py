@@ -14,7 +14,6 @@ import pytest
 from django.db import connection
 
 from accounts import delivery, reconcile
-from accounts.batches import batch_run_chunk, batch_start
 from accounts.gateway import CardPage, CoreAnswer, CoreCard, CoreRequest, SimulatedGateway
 from accounts.models import ApprovalRequest, EmptyCause, LoanAccount, ReconciliationRun, State
 from accounts.services import (
@@ -25,6 +24,7 @@ from accounts.services import (
     approval_request_approve,
     approval_request_create,
 )
+from casework.batches import batch_run_chunk, batch_start
 from tests.factories import make_account
 
 pytestmark = [

@@ -101,9 +101,7 @@ def test_commands_written_in_bulk_keep_one_pending_per_account_and_kind() -> Non
     waiting, fresh = make_account(State.VERIFYING), make_account(State.VERIFYING)
     asked = command_create(account=waiting, kind=CoreCommand.Kind.ISSUE, actor=CREDIT_POLICY, deliver=False)
     with transaction.atomic():
-        commands_create_bulk(
-            [(waiting, None), (fresh, None)], kind=CoreCommand.Kind.ISSUE, actor=CREDIT_POLICY, reason="Issue"
-        )
+        commands_create_bulk([waiting, fresh], kind=CoreCommand.Kind.ISSUE, actor=CREDIT_POLICY, reason="Issue")
     pending = CoreCommand.objects.filter(status=CoreCommand.Status.PENDING, kind=CoreCommand.Kind.ISSUE)
     assert sorted(pending.values_list("account_id", flat=True)) == sorted([waiting.pk, fresh.pk])
     assert pending.get(account=waiting).pk == asked.pk

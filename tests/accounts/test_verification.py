@@ -23,7 +23,7 @@ from accounts.verification import (
     CODES_PER_DAY,
     LinkInvalid,
     code_hash,
-    code_send,
+    code_issue,
     code_verify,
     link_create,
     link_from_token,
@@ -100,7 +100,7 @@ def test_a_code_expires_after_ten_minutes() -> None:
     account = make_account(State.ISSUED)
     link, _url = link_create(account)
     with time_machine.travel(timezone.now(), tick=False) as clock:
-        sent = code_send(link_id=link.pk)
+        sent = code_issue(link_id=link.pk)
         clock.shift(timedelta(minutes=11))
         with pytest.raises(AccountActionError, match="This code has expired"):
             code_verify(link_id=link.pk, code=sent.code)
@@ -109,7 +109,7 @@ def test_a_code_expires_after_ten_minutes() -> None:
 def test_five_wrong_codes_lock_the_link(caplog) -> None:
     account = make_account(State.ISSUED)
     link, _url = link_create(account)
-    sent = code_send(link_id=link.pk)
+    sent = code_issue(link_id=link.pk)
     wrong = f"{(int(sent.code) + 1) % 10**6:06d}"
     for left in (4, 3, 2, 1):
         with pytest.raises(AccountActionError, match=f"You have {left} more tries"):
@@ -119,7 +119,7 @@ def test_five_wrong_codes_lock_the_link(caplog) -> None:
     with pytest.raises(AccountActionError, match="Too many wrong codes"):
         code_verify(link_id=link.pk, code=sent.code)  # even the right one, while locked
     with pytest.raises(AccountActionError, match="Too many wrong codes"):
-        code_send(link_id=link.pk)
+        code_issue(link_id=link.pk)
     assert LoanAccount.objects.get(pk=account.pk).sms_verified_at is None
 
 
@@ -127,24 +127,24 @@ def test_resending_a_code_is_limited() -> None:
     account = make_account(State.ISSUED)
     link, _url = link_create(account)
     with time_machine.travel("2026-11-10 09:00 +08:00", tick=False) as clock:
-        code_send(link_id=link.pk)
+        code_issue(link_id=link.pk)
         with pytest.raises(AccountActionError, match="less than a minute ago"):
-            code_send(link_id=link.pk)
+            code_issue(link_id=link.pk)
         for _ in range(CODES_PER_DAY - 1):
             clock.shift(timedelta(minutes=2))
-            code_send(link_id=link.pk)
+            code_issue(link_id=link.pk)
         clock.shift(timedelta(minutes=2))
         with pytest.raises(AccountActionError, match="codes today"):
-            code_send(link_id=link.pk)
+            code_issue(link_id=link.pk)
         clock.shift(timedelta(days=1))
-        code_send(link_id=link.pk)
+        code_issue(link_id=link.pk)
 
 
 def test_codes_are_stored_keyed_and_compared_in_constant_time(monkeypatch, caplog) -> None:
     account = make_account(State.ISSUED)
     link, _url = link_create(account)
     caplog.set_level(logging.DEBUG)
-    sent = code_send(link_id=link.pk)
+    sent = code_issue(link_id=link.pk)
     link.refresh_from_db()
     assert sent.code not in link.code_hash and link.code_hash == code_hash(link.pk, sent.code)
     compared: list[tuple[str, str]] = []
@@ -217,17 +217,17 @@ def test_the_customer_finishes_and_the_case_resolves(client: Client, django_capt
     page = client.get(path)
     assert page.status_code == 200 and "138****" in page.content.decode()
     assert "Still to do: SMS code verified, Password set." in page.content.decode()
-    client.post(path, {"action": "send_code"})
+    client.post(path + "code/")
     code = re.search(r"code is (\d{6})", sms.outbox[-1].text).group(1)  # type: ignore[union-attr]
-    response = client.post(path, {"action": "verify_code", "code": "000000" if code != "000000" else "111111"})
+    response = client.post(path + "verify/", {"code": "000000" if code != "000000" else "111111"})
     assert "That code is not right. You have 4 more tries." in response.content.decode()
-    client.post(path, {"action": "verify_code", "code": code})
+    client.post(path + "verify/", {"code": code})
     assert LoanAccount.objects.get(pk=account.pk).state == State.VERIFYING
-    weak = client.post(path, {"action": "set_password", "password": "123", "password2": "123"})
+    weak = client.post(path + "password/", {"password": "123", "password2": "123"})
     assert "too short" in weak.content.decode()
     done = client.post(
-        path,
-        {"action": "set_password", "password": "Harbour-Crane-2026", "password2": "Harbour-Crane-2026"},
+        path + "password/",
+        {"password": "Harbour-Crane-2026", "password2": "Harbour-Crane-2026"},
         follow=True,
     )
     # The steps are done: core banking is asked to activate the card, and the page says so until it has.
@@ -243,7 +243,7 @@ def test_the_customer_finishes_and_the_case_resolves(client: Client, django_capt
     assert Case.objects.get(account=account).status == Status.RESOLVED
     active = client.get(path, headers={"HX-Request": "true"}).content.decode()
     assert "Done: your credit line is active" in active and "hx-trigger" not in active  # it stops asking
-    again = client.post(path, {"action": "send_code"})  # the link shows the outcome, and does nothing more
+    again = client.post(path + "code/")  # the link shows the outcome, and does nothing more
     assert "Your part is done; there is nothing more to enter here." in again.content.decode()
 
 
@@ -280,7 +280,7 @@ def test_a_code_that_cannot_be_sent_is_logged_failed_and_said(client: Client, se
     settings.SMS_GATEWAY_URL = "http://127.0.0.1:9/sms"
     account = make_account(State.ISSUED)
     _link, url = link_create(account)
-    response = client.post(url.split("8000", 1)[1], {"action": "send_code"})
+    response = client.post(url.split("8000", 1)[1] + "code/")
     assert "We could not send the SMS just now" in response.content.decode()
     failed = Notification.objects.get(template="code")
     assert (failed.status, failed.attempts) == ("failed", 3)

@@ -18,9 +18,21 @@ PUBLIC = {
     "login": ({200}, {200}),  # the form again, with its errors
     "admin:login": ({200}, {200}),
     "core_events": ({405}, {401}),  # machine-to-machine: the HMAC signature is the credential
-    "activate": ({404}, {404}),  # the customer's page: a bad link reveals nothing
+    "activate": ({404}, {405}),  # the customer's page: a bad link reveals nothing
+    "activate_send_code": ({405}, {404}),  # its forms: POST only, and a bad link reveals nothing either
+    "activate_verify_code": ({405}, {404}),
+    "activate_set_password": ({405}, {404}),
 }
-SAMPLE_VALUES = ["1", "auth", "user", "x", "00000000-0000-0000-0000-000000000000", "default", "LA0000000001"]
+SAMPLE_VALUES = [
+    "1",
+    "auth",
+    "user",
+    "x",
+    "00000000-0000-0000-0000-000000000000",
+    "default",
+    "LA0000000001",
+    "request_release",
+]
 
 
 def walk(resolvers: list[URLResolver | URLPattern], prefix: str = "", namespace: str = "") -> Iterator[tuple[str, str]]:

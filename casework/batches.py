@@ -23,19 +23,12 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts import hooks
-from accounts.models import (
-    Channel,
-    CoreCommand,
-    EmptyCause,
-    LoanAccount,
-    ReactivationBatch,
-    ReactivationItem,
-    State,
-)
+from accounts.models import Channel, CoreCommand, EmptyCause, LoanAccount, State
 from accounts.outbox import commands_create_bulk, schedule_delivery
 from accounts.policy import may_trigger
 from accounts.services import AccountActionError
+from casework.models import Case, Incident, ReactivationBatch, ReactivationItem
+from casework.services import incidents_settle
 from portal.actors import Actor
 from portal.bulk import bulk_save_fields
 from portal.queueing import enqueue_on_commit
@@ -76,7 +69,23 @@ def batch_start(
     )
     ReactivationItem.objects.bulk_create(ReactivationItem(batch=batch, account_id=pk) for pk in ids)
     for _chunk in range(PARALLEL_CHUNKS):
-        enqueue_on_commit("accounts.jobs.run_batch_chunk", batch.pk)
+        enqueue_on_commit("casework.jobs.run_batch_chunk", batch.pk)
+    return batch
+
+
+@transaction.atomic
+def incident_redrive(*, incident_id: int, user: User) -> ReactivationBatch:
+    """Once tech has fixed the fault: one batch for every account of the incident, which is fixed from now on."""
+    incident = Incident.objects.select_for_update().get(pk=incident_id)
+    batch = batch_start(
+        title=_("Re-drive: %(title)s") % {"title": incident.title},
+        account_ids=incident.cases.values_list("account_id", flat=True),
+        user=user,
+        incident_id=incident.pk,
+    )
+    if incident.status == Incident.IncidentStatus.OPEN:
+        incident.status = Incident.IncidentStatus.FIXED
+        incident.save(update_fields=["status"])
     return batch
 
 
@@ -107,7 +116,7 @@ def _drive_items(batch: ReactivationBatch, items: list[ReactivationItem]) -> int
     }
     now = timezone.now()
     failed = 0
-    to_send: dict[str, list[tuple[LoanAccount, ReactivationItem | None]]] = {}
+    to_send: dict[str, list[LoanAccount]] = {}
     for item in items:
         account = accounts.get(item.account_id)
         item.attempted_at = now
@@ -117,11 +126,11 @@ def _drive_items(batch: ReactivationBatch, items: list[ReactivationItem]) -> int
             item.error_code, item.error = "NOT-EMPTY", f"account is {state}, not empty for a system fault"[:300]
             failed += 1
             continue
-        to_send.setdefault(redrive_kind(account), []).append((account, item))
+        to_send.setdefault(redrive_kind(account), []).append(account)
         item.status = ReactivationItem.Status.SENT
     reason = _("Re-drive: %(title)s") % {"title": batch.title}
-    for kind, requests in sorted(to_send.items()):
-        commands_create_bulk(requests, kind=kind, actor=BATCH_JOB, reason=reason)
+    for kind, accounts_to_send in sorted(to_send.items()):
+        commands_create_bulk(accounts_to_send, kind=kind, actor=BATCH_JOB, reason=reason)
     bulk_save_fields(items, ["status", "error_code", "error", "attempted_at"])
     if failed:
         ReactivationBatch.objects.filter(pk=batch.pk).update(
@@ -153,31 +162,24 @@ def batch_run_chunk(batch_id: int, *, size: int = CHUNK_SIZE, micro_batch: int =
     return done
 
 
-def batch_items_settle(
-    pairs: Sequence[tuple[CoreCommand, LoanAccount]], *, refused: tuple[str, str] | None = None
-) -> None:
-    """Core banking answered commands of batch items: finish those items (in the answer's transaction).
+def batch_items_settle(accounts: Sequence[LoanAccount], *, refused: tuple[str, str] | None = None) -> None:
+    """Core banking answered commands of these (locked) accounts: finish their items waiting for it.
 
-    An item whose account still has a command of the batch on its way (the activation that
-    follows a re-issued card) keeps waiting for that one.
+    Runs in the answer's transaction (``accounts.hooks``). An account with another command
+    still on its way (the activation that follows a re-issued card) keeps its item waiting.
     """
-    item_ids = {command.batch_item_id for command, _account in pairs if command.batch_item_id is not None}
-    still_waiting = set(
-        CoreCommand.objects.filter(batch_item_id__in=item_ids, status=CoreCommand.Status.PENDING).values_list(
-            "batch_item_id", flat=True
-        )
-    )
-    items = {
-        item.pk: item
-        for item in ReactivationItem.objects.select_for_update()
-        .filter(pk__in=item_ids - still_waiting, status=ReactivationItem.Status.SENT)
+    waiting_for_core = CoreCommand.objects.filter(status=CoreCommand.Status.PENDING).values("account_id")
+    items = list(
+        ReactivationItem.objects.select_for_update()
+        .filter(account_id__in=[account.pk for account in accounts], status=ReactivationItem.Status.SENT)
+        .exclude(account_id__in=waiting_for_core)
         .order_by("pk")
-    }
-    finished: list[ReactivationItem] = []
-    for command, account in pairs:
-        item = items.pop(command.batch_item_id or 0, None)
-        if item is None:
-            continue
+    )
+    if not items:
+        return
+    by_id = {account.pk: account for account in accounts}
+    for item in items:
+        account = by_id[item.account_id]
         if refused is not None:
             item.status = ReactivationItem.Status.FAILED
             item.error_code, item.error = refused[0][:60], refused[1][:300]
@@ -190,12 +192,9 @@ def batch_items_settle(
             item.status = ReactivationItem.Status.FAILED
             item.error_code = "NOT-ACTIVE"
             item.error = f"core banking answered; the account is {account.get_state_display()}"[:300]
-        finished.append(item)
-    if not finished:
-        return
-    bulk_save_fields(finished, ["status", "error_code", "error"])
+    bulk_save_fields(items, ["status", "error_code", "error"])
     by_batch: dict[int, list[ReactivationItem]] = {}
-    for item in finished:
+    for item in items:
         by_batch.setdefault(item.batch_id, []).append(item)
     for batch_id, batch_items in sorted(by_batch.items()):
         succeeded = sum(item.status == ReactivationItem.Status.SUCCEEDED for item in batch_items)
@@ -214,7 +213,7 @@ def _finish_if_complete(batch_id: int) -> bool:
     ).update(status=ReactivationBatch.Status.DONE, finished_at=timezone.now())
     if updated:
         accounts = ReactivationItem.objects.filter(batch_id=batch_id).values("account_id")
-        hooks.cases().redrive_finished(accounts)
+        incidents_settle(Case.objects.filter(account_id__in=accounts, incident__isnull=False).values("incident_id"))
     return bool(updated)
 
 
@@ -224,7 +223,7 @@ def _finish_or_continue(batch_id: int) -> None:
     if batch.status != ReactivationBatch.Status.RUNNING:
         return
     if batch.items.filter(status=ReactivationItem.Status.PENDING).exists():
-        enqueue_on_commit("accounts.jobs.run_batch_chunk", batch_id)
+        enqueue_on_commit("casework.jobs.run_batch_chunk", batch_id)
     else:
         _finish_if_complete(batch_id)
 

@@ -16,11 +16,11 @@ from django.test import Client
 from django.urls import reverse
 from rq import SimpleWorker
 
-from accounts.batches import batch_run_chunk, batch_start, batches_resume
 from accounts.gateway import SIMULATED
-from accounts.models import CoreCommand, EmptyCause, LoanAccount, ReactivationBatch, State
+from accounts.models import CoreCommand, EmptyCause, LoanAccount, State
 from accounts.services import AccountActionError
-from casework.models import Case, Status
+from casework.batches import batch_run_chunk, batch_start, batches_resume
+from casework.models import Case, ReactivationBatch, Status
 from casework.services import cases_open_for_empty_accounts
 from portal.actors import Actor
 from tests.factories import bulk_empty_accounts, make_account
@@ -78,7 +78,7 @@ def test_running_a_chunk_again_drives_nobody_twice(tech) -> None:
     batch = batch_start(title="x", account_ids=[a.pk for a in accounts], user=tech)
     assert batch_run_chunk(batch.pk) == 4
     assert batch_run_chunk(batch.pk) == 0
-    assert CoreCommand.objects.filter(batch_item__batch=batch).count() == 4
+    assert CoreCommand.objects.filter(account__in=batch.items.values("account")).count() == 4
 
 
 @pytest.mark.django_db
@@ -86,7 +86,7 @@ def test_the_keeper_job_finishes_a_batch_whose_chunk_job_was_lost(tech, django_c
     accounts = system_fault_accounts(3)
     batch = batch_start(title="x", account_ids=[a.pk for a in accounts], user=tech)  # its chunk jobs never ran
     with django_capture_on_commit_callbacks(execute=True):
-        django_rq.get_queue("default").enqueue("accounts.jobs.resume_batches")
+        django_rq.get_queue("default").enqueue("casework.jobs.resume_batches")
     work(django_capture_on_commit_callbacks)
     batch.refresh_from_db()
     assert (batch.status, batch.succeeded) == ("done", 3)
@@ -144,7 +144,7 @@ def test_a_killed_worker_leaves_every_account_driven_exactly_once(tech, redis_se
     accounts = system_fault_accounts(1200)
     batch = batch_start(title="kill test", account_ids=[a.pk for a in accounts], user=tech)
     queue = django_rq.get_queue("default")
-    queue.enqueue("accounts.jobs.run_batch_chunk", batch.pk)
+    queue.enqueue("casework.jobs.run_batch_chunk", batch.pk)
 
     settings_dict = connection.settings_dict
     env = {
@@ -162,12 +162,12 @@ def test_a_killed_worker_leaves_every_account_driven_exactly_once(tech, redis_se
         start_new_session=True,
     )
     deadline = time.monotonic() + 60
-    while not CoreCommand.objects.filter(batch_item__batch=batch).exists():
+    while not CoreCommand.objects.filter(account__in=batch.items.values("account")).exists():
         assert time.monotonic() < deadline, "the worker did not start on the batch"
         time.sleep(0.01)
     os.killpg(worker.pid, signal.SIGKILL)  # the worker and its work horse, mid-chunk
     worker.wait(timeout=10)
-    driven = CoreCommand.objects.filter(batch_item__batch=batch, kind="issue")
+    driven = CoreCommand.objects.filter(account__in=batch.items.values("account"), kind="issue")
     assert 0 < driven.count() < 1200
 
     batches_resume()  # what the periodic job does
