@@ -87,6 +87,10 @@ def server_environment(redis_url: str) -> dict[str, str]:
             "REDIS_URL": redis_url,
             "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
             "SMS_BACKEND": "accounts.sms.LocMemSmsBackend",
+            # No RQ worker runs here: what staff decide during the test waits in the outbox, and
+            # nothing reaches core banking. Production refuses the in-process gateway unless told.
+            "CORE_GATEWAY": os.environ.get("CORE_GATEWAY") or "simulated",
+            "CORE_ALLOW_SIMULATED": "1",
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
             "PYTHONUNBUFFERED": "1",
         }
