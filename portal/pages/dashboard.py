@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from django.core.cache import caches
+from django.core.cache import BaseCache, caches
 from django.db import connection
 from django.db.models import Aggregate, Count, DateTimeField, F, FloatField, Q, Value, When
 from django.db.models import Case as When_
@@ -373,22 +373,52 @@ def dashboard_figures(now: datetime | None = None) -> dict[str, Any]:
 SNAPSHOT_KEY = "dashboard:figures"
 # The job refreshes every minute; a snapshot outlives a missed run or two, then the page computes.
 SNAPSHOT_TTL = 5 * 60
+# The last figures computed, kept longer: what the page shows while one process computes new ones.
+LAST_KEY = "dashboard:figures:last"
+LAST_TTL = 24 * 60 * 60
+# Taken by the one process computing the figures for a page (released when done, or expires).
+COMPUTING_KEY = "dashboard:figures:computing"
+COMPUTING_TTL = 2 * 60
+
+
+def _store(cache: BaseCache, figures: dict[str, Any]) -> None:
+    cache.set(SNAPSHOT_KEY, figures, SNAPSHOT_TTL)
+    cache.set(LAST_KEY, figures, LAST_TTL)
 
 
 def figures_refresh(now: datetime | None = None) -> dict[str, Any]:
     """Compute every figure now and share it with every web process (the periodic job)."""
     figures = dashboard_figures(now)
     try:
-        caches["figures"].set(SNAPSHOT_KEY, figures, SNAPSHOT_TTL)
+        _store(caches["figures"], figures)
     except (RedisError, OSError):
         log.warning("the dashboard snapshot could not be stored: Redis is not answering")
     return figures
 
 
-def figures_snapshot() -> dict[str, Any]:
-    """The latest figures: the periodic job's snapshot, or computed now when there is none."""
+def _single_flight(cache: BaseCache) -> dict[str, Any] | None:
+    figures = cache.get(SNAPSHOT_KEY)
+    if figures is not None:
+        return figures
+    if not cache.add(COMPUTING_KEY, 1, COMPUTING_TTL):
+        return cache.get(LAST_KEY)  # another process is computing: the last figures, or none yet
     try:
-        figures = caches["figures"].get(SNAPSHOT_KEY)
+        figures = dashboard_figures()
+        _store(cache, figures)
+        return figures
+    finally:
+        cache.delete(COMPUTING_KEY)
+
+
+def figures_snapshot() -> dict[str, Any] | None:
+    """The latest figures: the periodic job's snapshot; without one, computed by one process only.
+
+    While one web process computes (a cold start, a Redis flush), the others show the last
+    figures computed, or None when there are none yet: the page says the figures are being
+    computed, and fetches them again shortly. With Redis down each process keeps its own
+    snapshot (the default cache), so it still computes at most once per snapshot's life.
+    """
+    try:
+        return _single_flight(caches["figures"])
     except (RedisError, OSError):
-        figures = None
-    return figures if figures is not None else figures_refresh()
+        return _single_flight(caches["default"])

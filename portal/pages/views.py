@@ -16,7 +16,8 @@ from portal.selectors import database_error, jobs_overview, periodic_status, red
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     """The picture at a glance; htmx re-fetches the figures every minute (the same partial)."""
-    context = {**figures_snapshot(), "periodic": periodic_status()}
+    figures = figures_snapshot()
+    context = {**(figures or {"computing": True}), "periodic": periodic_status()}
     if request.headers.get("HX-Request"):
         return render(request, "portal/dashboard.html#figures", context)
     context.update({"database_error": database_error(), "redis_error": redis_error(), "overview": jobs_overview()})

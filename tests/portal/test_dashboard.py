@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.cache import caches
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -14,6 +18,7 @@ from accounts.models import AuditEntry, EmptyCause, LoanAccount, State
 from casework.models import Case
 from casework.services import case_open_for_account
 from portal.actors import Actor
+from portal.pages import dashboard
 from portal.pages.dashboard import dashboard_figures, figures_refresh
 from portal.pages.jobs import refresh_dashboard
 from tests.factories import CustomerFactory, make_account
@@ -156,3 +161,39 @@ def test_the_page_computes_the_figures_when_redis_is_down(client: Client, lead, 
     client.force_login(lead)
     response = client.get(reverse("dashboard"))
     assert response.status_code == 200 and response.context["empty_total"].value == 1
+
+
+def test_while_one_process_computes_the_others_show_the_last_figures_or_say_so(client: Client, lead) -> None:
+    figures = caches["figures"]
+    figures.clear()
+    client.force_login(lead)
+    figures.add(dashboard.COMPUTING_KEY, 1, 60)  # another web process is computing the figures
+    waiting = client.get(reverse("dashboard"))
+    assert waiting.context["computing"] is True
+    assert "The figures are being computed" in waiting.content.decode() and 'hx-trigger="every 3s"' in (
+        waiting.content.decode()
+    )
+    make_account(State.EMPTY, EmptyCause.RISK_HOLD)
+    figures_refresh()
+    figures.delete(dashboard.SNAPSHOT_KEY)  # the snapshot expired; the last figures are kept longer
+    make_account(State.EMPTY, EmptyCause.RISK_HOLD)
+    assert client.get(reverse("dashboard")).context["empty_total"].value == 1  # the last ones, not recomputed
+    figures.delete(dashboard.COMPUTING_KEY)  # that process is done (or died: the key expires)
+    assert client.get(reverse("dashboard")).context["empty_total"].value == 2  # this request computes them
+
+
+def test_a_cold_start_computes_the_figures_once_however_many_ask(monkeypatch: pytest.MonkeyPatch) -> None:
+    caches["figures"].clear()
+    computed = []
+
+    def slow_figures(now: object = None) -> dict[str, object]:
+        computed.append(threading.get_ident())
+        time.sleep(0.5)  # long enough for every other request to arrive meanwhile
+        return {"empty_total": len(computed)}
+
+    monkeypatch.setattr(dashboard, "dashboard_figures", slow_figures)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda _request: dashboard.figures_snapshot(), range(6)))
+    assert len(computed) == 1
+    assert answers.count({"empty_total": 1}) == 1 and answers.count(None) == 5  # the others: "being computed"
+    assert dashboard.figures_snapshot() == {"empty_total": 1}  # and from now on everyone reads the snapshot
