@@ -29,6 +29,9 @@ class CaseHooks(Protocol):
         """Open the case of ``account`` for ``cause`` (an empty cause, ``CORE_SYNC`` or ``NOT_ISSUED``), or note
         it on the open one; the case's id."""
 
+    def cases_open_new(self, *, accounts: Sequence[LoanAccount], cause: str, actor: Actor, note: str) -> None:
+        """Open a case for ``cause`` on each of these locked accounts, none of which has one open, in bulk."""
+
     def cases_resolve(self, *, account_ids: Collection[int], actor: Actor, text: str) -> int:
         """Resolve every open case of these accounts (they are active, closed or issued now); how many."""
 

@@ -33,6 +33,7 @@ from portal.actors import Actor
 
 MONITOR = Actor.system("activation-monitor", Channel.JOB)
 FLAG_LIMIT = 1000
+FLAG_CHUNK = 200  # accounts per transaction when flagging
 
 
 @dataclass
@@ -132,11 +133,18 @@ def flag_not_issued(*, now: datetime | None = None) -> int:
         .order_by("created_at")
         .values_list("pk", flat=True)[:FLAG_LIMIT]
     )
-    for pk in ids:
+    note = _("Approved more than %(hours)d hours ago, and the card is still not issued.") % {"hours": hours}
+    flagged = 0
+    for start in range(0, len(ids), FLAG_CHUNK):
         with transaction.atomic():
-            account = LoanAccount.objects.select_for_update(of=("self",)).select_related("customer").get(pk=pk)
-            if account.state != State.APPROVED:
-                continue
-            note = _("Approved more than %(hours)d hours ago, and the card is still not issued.") % {"hours": hours}
-            hooks.cases().case_open(account=account, cause=NOT_ISSUED, actor=MONITOR, note=note)
-    return len(ids)
+            # Locked, then checked again: issued meanwhile, or flagged by a concurrent scan, they are left alone.
+            accounts = list(
+                LoanAccount.objects.select_for_update(of=("self",))
+                .select_related("customer")
+                .filter(pk__in=ids[start : start + FLAG_CHUNK], state=State.APPROVED)
+                .exclude(pk__in=hooks.cases().accounts_with_case(NOT_ISSUED))
+                .order_by("pk")
+            )
+            hooks.cases().cases_open_new(accounts=accounts, cause=NOT_ISSUED, actor=MONITOR, note=note)
+            flagged += len(accounts)
+    return flagged

@@ -22,6 +22,7 @@ from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django_fsm import can_proceed
 
 from accounts.models import Channel, CoreCommand, EmptyCause, LoanAccount, State
 from accounts.outbox import commands_create_bulk, schedule_delivery
@@ -83,8 +84,8 @@ def incident_redrive(*, incident_id: int, user: User) -> ReactivationBatch:
         user=user,
         incident_id=incident.pk,
     )
-    if incident.status == Incident.IncidentStatus.OPEN:
-        incident.status = Incident.IncidentStatus.FIXED
+    if can_proceed(incident.fix):
+        incident.fix()
         incident.save(update_fields=["status"])
     return batch
 

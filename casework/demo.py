@@ -12,7 +12,7 @@ from typing import cast
 
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.db.models.functions import Mod
 from django.utils import timezone
 
@@ -20,7 +20,7 @@ from accounts.demo import CAUSE_WEIGHTS
 from accounts.models import EmptyCause, LoanAccount, State
 from casework.models import Case, CaseEvent, CaseStudy, ChecklistItem, Playbook, SlaPolicy, Status
 from casework.policy import DEPARTMENT_FOR_CAUSE, priority_of
-from casework.services import FALLBACK_SLA, cases_open_for_empty_accounts
+from casework.services import FALLBACK_SLA, cases_open_bulk
 from portal.actors import Actor
 from portal.bulk import bulk_insert
 
@@ -232,3 +232,25 @@ def demo_studies_create(author: User) -> int:
         for study in DEMO_STUDIES
     )
     return len(DEMO_STUDIES)
+
+
+def cases_open_for_empty_accounts(*, actor: Actor, batch_size: int = 2000) -> int:
+    """Open the missing case of every empty account (in bulk): for data loaded without the services.
+
+    Accounts that already have an open case for their cause are left alone, so this is safe
+    to run again.
+    """
+    created = after_pk = 0
+    missing = (
+        LoanAccount.objects.filter(state=State.EMPTY)
+        .exclude(Exists(Case.objects.open().filter(account=OuterRef("pk"), cause=OuterRef("empty_cause"))))
+        .select_related("customer")
+        .order_by("pk")
+    )
+    while True:
+        accounts = list(missing.filter(pk__gt=after_pk)[:batch_size])
+        if not accounts:
+            return created
+        after_pk = accounts[-1].pk
+        with transaction.atomic():
+            created += len(cases_open_bulk(accounts=accounts, actor=actor, backdate=True))

@@ -10,13 +10,16 @@ from django.db.models import QuerySet
 from accounts.models import LoanAccount
 from casework.batches import batch_items_settle
 from casework.models import Case
-from casework.services import case_open_for_account, cases_resolve_for_accounts
+from casework.services import case_open_for_account, cases_open_bulk, cases_resolve_for_accounts
 from portal.actors import Actor
 
 
 class CaseworkHooks:
     def case_open(self, *, account: LoanAccount, cause: str, actor: Actor, note: str = "") -> int:
         return case_open_for_account(account=account, cause=cause, actor=actor, note=note).pk
+
+    def cases_open_new(self, *, accounts: Sequence[LoanAccount], cause: str, actor: Actor, note: str) -> None:
+        cases_open_bulk(accounts=accounts, cause=cause, actor=actor, note=note)
 
     def cases_resolve(self, *, account_ids: Collection[int], actor: Actor, text: str) -> int:
         return cases_resolve_for_accounts(account_ids=account_ids, actor=actor, text=text)

@@ -9,7 +9,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
 from accounts import hooks
 from accounts.models import EmptyCause, LoanAccount
@@ -112,7 +112,7 @@ class PlaybookStep(models.Model):
         return self.text
 
 
-class Incident(models.Model):
+class Incident(FSMModelMixin, models.Model):
     """One systemic fault behind many empty accounts (e.g. a configuration error on a channel)."""
 
     class IncidentStatus(models.TextChoices):
@@ -123,7 +123,10 @@ class Incident(models.Model):
     title = models.CharField(_("title"), max_length=200)
     cause = models.CharField(_("cause"), max_length=30, choices=EmptyCause.choices, default=EmptyCause.SYSTEM_CONFIG)
     department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="+", default=Department.TECH)
-    status = models.CharField(_("status"), max_length=10, choices=IncidentStatus.choices, default=IncidentStatus.OPEN)
+    # Moves only through fix() and resolve() (run by casework.incidents and casework.batches).
+    status = FSMField(
+        _("status"), max_length=10, choices=IncidentStatus.choices, default=IncidentStatus.OPEN, protected=True
+    )
     description = models.TextField(_("what is known"), blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -147,6 +150,14 @@ class Incident(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("casework:incident", kwargs={"pk": self.pk})
+
+    @transition(field=status, source=IncidentStatus.OPEN, target=IncidentStatus.FIXED)
+    def fix(self) -> None:
+        """Tech has fixed the fault; its accounts are being re-driven."""
+
+    @transition(field=status, source=[IncidentStatus.OPEN, IncidentStatus.FIXED], target=IncidentStatus.RESOLVED)
+    def resolve(self) -> None:
+        self.resolved_at = timezone.now()
 
 
 class Drill(models.Model):

@@ -1,4 +1,4 @@
-"""Every write to cases and incidents, each with its timeline entry.
+"""Every write to cases, each with its timeline entry (incidents: ``casework.incidents``).
 
 Cases open and resolve with their account (``accounts.services`` calls in here inside the
 account's transaction); people move them through the status machine, assign, hand off,
@@ -14,20 +14,19 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy
 from django_fsm import can_proceed
 
-from accounts.models import EmptyCause, LoanAccount, State
+from accounts.models import LoanAccount
 from casework.models import (
     OPEN_STATUSES,
     Case,
     CaseCause,
     CaseEvent,
-    CaseStudy,
     ChecklistItem,
     Incident,
     Playbook,
@@ -101,7 +100,8 @@ def _save(case: Case) -> None:
     case.save()
 
 
-def _sla(priority: int) -> tuple[timedelta, timedelta]:
+def sla_for(priority: int) -> tuple[timedelta, timedelta]:
+    """Time to assign and time to resolve for a case of this priority (the admin sets them)."""
     policy = SlaPolicy.objects.filter(priority=priority).first()
     return (policy.time_to_assign, policy.time_to_resolve) if policy else FALLBACK_SLA
 
@@ -129,7 +129,7 @@ def case_open_for_account(*, account: LoanAccount, cause: str, actor: Actor, not
     if existing is None:
         now = timezone.now()
         priority = priority_for(account)
-        to_assign, to_resolve = _sla(priority)
+        to_assign, to_resolve = sla_for(priority)
         try:
             with transaction.atomic():
                 case = Case.objects.create(
@@ -169,6 +169,67 @@ def case_open_for_account(*, account: LoanAccount, cause: str, actor: Actor, not
         note or _("The account went to the empty-card state (%(cause)s) again.") % {"cause": cause_label},
     )
     return existing
+
+
+def cases_open_bulk(
+    *, accounts: Sequence[LoanAccount], actor: Actor, cause: str = "", note: str = "", backdate: bool = False
+) -> list[Case]:
+    """Open a new case for each of these accounts in a constant number of queries.
+
+    ``cause`` is the same for all, or each account's empty cause when blank; ``backdate`` opens
+    each case when its account went empty (data loaded without the services). The caller
+    knows none of them has an open case for that cause: if another transaction opened one
+    meanwhile, the database refuses the insert (one open case per account and cause) and
+    the caller's transaction is rolled back with it.
+    """
+    playbooks = {playbook.cause: list(playbook.steps.all()) for playbook in Playbook.objects.prefetch_related("steps")}
+    slas = {priority: sla_for(priority) for priority in (1, 2, 3, 4)}
+    now = timezone.now()
+    cases = []
+    for account in accounts:
+        case_cause = cause or account.empty_cause
+        priority = priority_for(account)
+        to_assign, to_resolve = slas[priority]
+        opened = (account.empty_since or now) if backdate else now
+        cases.append(
+            Case(
+                account=account,
+                cause=case_cause,
+                department_id=DEPARTMENT_FOR_CAUSE[case_cause],
+                priority=priority,
+                opened_at=opened,
+                assign_due_at=opened + to_assign,
+                resolve_due_at=opened + to_resolve,
+                is_drill=account.is_drill,
+            )
+        )
+    bulk_insert(Case, cases, with_ids=True)
+    bulk_insert(
+        ChecklistItem,
+        [
+            ChecklistItem(case=case, position=step.position, text=step.text)
+            for case in cases
+            for step in playbooks.get(case.cause, [])
+        ],
+    )
+    bulk_insert(
+        CaseEvent,
+        [
+            CaseEvent(
+                case=case,
+                kind=CaseEvent.Kind.OPENED,
+                actor=actor.user,
+                actor_name=actor.name,
+                text=note
+                or _("Opened: the account went to the empty-card state (%(cause)s).")
+                % {"cause": CaseCause(case.cause).label},
+                to_status=Status.NEW,
+                created_at=case.opened_at,
+            )
+            for case in cases
+        ],
+    )
+    return cases
 
 
 def _case_values(case: Case) -> dict[str, Any]:
@@ -374,45 +435,6 @@ def case_hand_off(*, case_id: int, department: str, user: User, note: str, expec
 
 
 @transaction.atomic
-def incident_create(*, title: str, description: str, user: User, cause: str = EmptyCause.SYSTEM_CONFIG) -> Incident:
-    if not user.has_perm("casework.add_incident"):
-        raise PermissionDenied(_("Only tech engineers and leads open incidents."))
-    if not title.strip():
-        raise CaseActionError(_("Give the incident a title that says what is broken."))
-    return Incident.objects.create(
-        title=title.strip(),
-        description=description.strip(),
-        cause=cause,
-        created_by=user,
-        created_by_name=user.get_full_name() or user.username,
-    )
-
-
-@transaction.atomic
-def incident_resolve(*, incident_id: int, user: User) -> Incident:
-    """Tech or a lead declares the incident over; only once none of its cases is open."""
-    if not user.has_perm("casework.add_incident"):
-        raise PermissionDenied(_("Only tech engineers and leads resolve incidents."))
-    incident = Incident.objects.select_for_update().get(pk=incident_id)
-    if incident.status == Incident.IncidentStatus.RESOLVED:
-        raise CaseActionError(_("This incident is already resolved."))
-    still_open = incident.cases.filter(status__in=OPEN_STATUSES).count()
-    if still_open:
-        raise CaseActionError(
-            ngettext(
-                "%(count)d case of this incident is still open: resolve it or unlink it first.",
-                "%(count)d cases of this incident are still open: resolve them or unlink them first.",
-                still_open,
-            )
-            % {"count": still_open}
-        )
-    incident.status = Incident.IncidentStatus.RESOLVED
-    incident.resolved_at = timezone.now()
-    incident.save(update_fields=["status", "resolved_at"])
-    return incident
-
-
-@transaction.atomic
 def case_link_incident(*, case_id: int, incident_id: int | None, user: User) -> Case:
     """Attach a case to an incident (or detach it with ``None``); the priority follows."""
     case = _lock(case_id)
@@ -433,71 +455,6 @@ def case_link_incident(*, case_id: int, incident_id: int | None, user: User) -> 
     return case
 
 
-def cases_open_for_empty_accounts(*, actor: Actor, batch_size: int = 2000) -> int:
-    """Open the missing case of every empty account (in bulk): for data loaded without the services.
-
-    Accounts that already have an open case for their cause are left alone, so this is safe
-    to run again.
-    """
-    playbooks = {playbook.cause: list(playbook.steps.all()) for playbook in Playbook.objects.prefetch_related("steps")}
-    slas = {priority: _sla(priority) for priority in (1, 2, 3, 4)}
-    created = after_pk = 0
-    missing = (
-        LoanAccount.objects.filter(state=State.EMPTY)
-        .exclude(Exists(Case.objects.open().filter(account=OuterRef("pk"), cause=OuterRef("empty_cause"))))
-        .select_related("customer")
-        .order_by("pk")
-    )
-    while True:
-        accounts = list(missing.filter(pk__gt=after_pk)[:batch_size])
-        if not accounts:
-            return created
-        after_pk = accounts[-1].pk
-        with transaction.atomic():
-            cases = []
-            for account in accounts:
-                priority = priority_for(account)
-                to_assign, to_resolve = slas[priority]
-                opened = account.empty_since or timezone.now()
-                cases.append(
-                    Case(
-                        account=account,
-                        cause=account.empty_cause,
-                        department_id=DEPARTMENT_FOR_CAUSE[account.empty_cause],
-                        priority=priority,
-                        opened_at=opened,
-                        assign_due_at=opened + to_assign,
-                        resolve_due_at=opened + to_resolve,
-                        is_drill=account.is_drill,
-                    )
-                )
-            bulk_insert(Case, cases, with_ids=True)
-            bulk_insert(
-                ChecklistItem,
-                [
-                    ChecklistItem(case=case, position=step.position, text=step.text)
-                    for case in cases
-                    for step in playbooks.get(case.cause, [])
-                ],
-            )
-            bulk_insert(
-                CaseEvent,
-                [
-                    CaseEvent(
-                        case=case,
-                        kind=CaseEvent.Kind.OPENED,
-                        actor_name=actor.name,
-                        text=_("Opened: the account went to the empty-card state (%(cause)s).")
-                        % {"cause": CaseCause(case.cause).label},
-                        to_status=Status.NEW,
-                        created_at=case.opened_at,
-                    )
-                    for case in cases
-                ],
-            )
-        created += len(cases)
-
-
 CONTACT_CHANNELS = {"phone": gettext_lazy("Phone call"), "sms": gettext_lazy("SMS"), "email": gettext_lazy("Email"),
                     "visit": gettext_lazy("Visit")}  # fmt: skip
 
@@ -512,53 +469,3 @@ def case_contact_record(*, case_id: int, user: User, channel: str, outcome: str)
     case = _lock(case_id)
     _require_work(user, case)
     return _event(case, CaseEvent.Kind.CONTACT, Actor.staff(user), f"{CONTACT_CHANNELS[channel]}: {outcome.strip()}")
-
-
-# --- case studies ----------------------------------------------------------------------------
-
-STUDY_FIELDS = ("title", "outcome", "summary", "root_cause", "what_worked", "what_to_change")
-
-
-def case_study_source(*, case: Case | None = None, incident: Incident | None = None) -> tuple[str, str]:
-    """The cause and label of what a case study is written from; refused unless it is over."""
-    if case is not None:
-        if case.status not in (Status.RESOLVED, Status.CLOSED):
-            raise CaseActionError(_("Write the case study once the case is resolved: its outcome is not known yet."))
-        return case.cause, _("Case #%(id)d · %(account)s") % {"id": case.pk, "account": case.account.number}
-    if incident is not None:
-        if incident.status != Incident.IncidentStatus.RESOLVED:
-            raise CaseActionError(
-                _("Write the case study once the incident is resolved: its outcome is not known yet.")
-            )
-        return incident.cause, _("Incident #%(id)d · %(title)s") % {"id": incident.pk, "title": incident.title}
-    raise CaseActionError(_("A case study is written from a resolved case or incident: open it from there."))
-
-
-@transaction.atomic
-def case_study_create(
-    *, user: User, values: dict[str, str], case: Case | None = None, incident: Incident | None = None
-) -> CaseStudy:
-    if not user.has_perm("casework.add_casestudy"):
-        raise PermissionDenied(_("Only team leads write case studies."))
-    cause, label = case_study_source(case=case, incident=incident)
-    return CaseStudy.objects.create(
-        **{name: values[name].strip() for name in STUDY_FIELDS},
-        cause=cause,
-        case=case,
-        incident=incident,
-        source_label=label,
-        author=user,
-        author_name=user.get_full_name() or user.username,
-    )
-
-
-@transaction.atomic
-def case_study_update(*, study_id: int, user: User, values: dict[str, str]) -> CaseStudy:
-    if not user.has_perm("casework.change_casestudy"):
-        raise PermissionDenied(_("Only team leads edit case studies."))
-    study = CaseStudy.objects.select_for_update().get(pk=study_id)
-    for name in STUDY_FIELDS:
-        setattr(study, name, values[name].strip())
-    study.updated_at = timezone.now()
-    study.save()
-    return study

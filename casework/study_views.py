@@ -14,7 +14,8 @@ from casework import selectors
 from casework.filters import CaseStudyFilter
 from casework.forms import CaseStudyForm
 from casework.models import Case, CaseCause, CaseStudy, Incident, Playbook
-from casework.services import CaseActionError, case_study_create, case_study_source, case_study_update
+from casework.services import CaseActionError
+from casework.studies import case_study_create, case_study_source, case_study_update
 from portal.http import staff_user
 
 

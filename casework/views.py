@@ -19,6 +19,7 @@ from accounts.selectors import account_actions
 from casework import selectors
 from casework.filters import CaseFilter, CaseListFilter
 from casework.forms import BulkAssignForm, CommentForm, HandOffForm, IncidentForm, LinkIncidentForm, MoveForm
+from casework.incidents import incident_create, incident_resolve
 from casework.models import Incident
 from casework.policy import may_assign
 from casework.services import (
@@ -32,8 +33,6 @@ from casework.services import (
     case_link_incident,
     case_transition,
     cases_assign,
-    incident_create,
-    incident_resolve,
 )
 from casework.tables import CaseTable
 from portal.exports import filtered_export, list_queries

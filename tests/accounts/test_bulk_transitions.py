@@ -19,8 +19,8 @@ from accounts.services import (
     account_transition,
     accounts_transition_bulk,
 )
+from casework.demo import cases_open_for_empty_accounts
 from casework.models import Case, CaseEvent, Incident, Status
-from casework.services import cases_open_for_empty_accounts
 from portal.actors import Actor
 from tests.factories import make_account
 

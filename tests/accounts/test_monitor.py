@@ -8,13 +8,15 @@ from io import StringIO
 import django_rq
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rq import SimpleWorker
 
 from accounts.models import CoreCommand, LoanAccount, State
-from accounts.monitor import monitor_scan
+from accounts.monitor import flag_not_issued, monitor_scan
 from accounts.services import Actor, account_step_record
-from casework.models import Case
+from casework.models import Case, CaseEvent
 from portal.models import JobHeartbeat
 from tests.factories import make_account
 
@@ -120,3 +122,18 @@ def test_the_monitor_command_prints_a_summary() -> None:
     out = StringIO()
     call_command("monitor_accounts", stdout=out)
     assert "Examined 1 overdue accounts: 1 stalled" in out.getvalue()
+
+
+def test_flagging_many_approved_lines_costs_the_same_queries_as_a_few(settings, django_assert_max_num_queries) -> None:
+    settings.APPROVED_NOT_ISSUED_HOURS = 24
+    long_ago = timezone.now() - timedelta(hours=30)
+    for _account in range(3):
+        make_account(State.APPROVED, created_at=long_ago)
+    with CaptureQueriesContext(connection) as few:
+        assert flag_not_issued() == 3
+    for _account in range(30):
+        make_account(State.APPROVED, created_at=long_ago)
+    with django_assert_max_num_queries(len(few)):
+        assert flag_not_issued() == 30
+    assert Case.objects.filter(cause="not_issued").count() == 33
+    assert CaseEvent.objects.filter(case__cause="not_issued", kind="opened").count() == 33

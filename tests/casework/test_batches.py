@@ -20,8 +20,8 @@ from accounts.gateway import SIMULATED
 from accounts.models import CoreCommand, EmptyCause, LoanAccount, State
 from accounts.services import AccountActionError
 from casework.batches import batch_run_chunk, batch_start, batches_resume
+from casework.demo import cases_open_for_empty_accounts
 from casework.models import Case, ReactivationBatch, Status
-from casework.services import cases_open_for_empty_accounts
 from portal.actors import Actor
 from tests.factories import bulk_empty_accounts, make_account
 
@@ -121,7 +121,8 @@ def test_the_batch_page_shows_progress_and_failures(client: Client, tech) -> Non
 
 @pytest.mark.django_db
 def test_the_incident_page_starts_a_batch_for_its_accounts(client: Client, tech) -> None:
-    from casework.services import case_link_incident, incident_create
+    from casework.incidents import incident_create
+    from casework.services import case_link_incident
 
     accounts = system_fault_accounts(3)
     cases_open_for_empty_accounts(actor=Actor.system("t", "job"))

@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from accounts.models import EmptyCause, State
 from accounts.services import Actor
+from casework.demo import cases_open_for_empty_accounts
 from casework.models import Case, CaseEvent, Status
-from casework.services import case_open_for_account, cases_assign, cases_open_for_empty_accounts
+from casework.services import case_open_for_account, cases_assign
 from tests.factories import bulk_empty_accounts, make_account
 
 pytestmark = pytest.mark.django_db

@@ -8,16 +8,15 @@ from django.urls import reverse
 
 from accounts.models import EmptyCause, State
 from accounts.services import Actor, account_transition
+from casework.incidents import incident_create, incident_resolve
 from casework.models import Case, CaseStudy, Incident
 from casework.services import (
     CaseActionError,
     case_link_incident,
     case_open_for_account,
-    case_study_create,
     case_transition,
-    incident_create,
-    incident_resolve,
 )
+from casework.studies import case_study_create
 from tests.factories import make_account
 
 pytestmark = pytest.mark.django_db
