@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django_fsm import can_proceed
 
 from accounts.models import (
     AuditEntry,
@@ -131,10 +132,9 @@ def proposal_decide(*, proposal_id: int, user: User, done: bool) -> CreditReview
     if not user.has_perm("accounts.review_credit"):
         raise PermissionDenied(_("Only credit officers decide on credit review proposals."))
     proposal = CreditReviewProposal.objects.select_for_update().get(pk=proposal_id)
-    if proposal.status != CreditReviewProposal.Status.OPEN:
+    decide = proposal.act_on if done else proposal.dismiss
+    if not can_proceed(decide):
         raise AccountActionError(_("This proposal was already decided."))
-    proposal.status = CreditReviewProposal.Status.DONE if done else CreditReviewProposal.Status.DISMISSED
-    proposal.decided_by = user
-    proposal.decided_at = timezone.now()
+    decide(user)
     proposal.save()
     return proposal

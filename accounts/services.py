@@ -677,10 +677,7 @@ def approval_request_approve(*, request_id: int, approver: User, note: str = "")
         )
     else:
         _tranche_release_ask(approval, actor=actor, reason=reason)
-    approval.status = ApprovalRequest.Status.APPROVED
-    approval.decided_by = approver
-    approval.decided_at = timezone.now()
-    approval.decision_note = note.strip()
+    approval.approve(approver, note)
     approval.save()
     return approval
 
@@ -748,10 +745,9 @@ def approval_request_reject(*, request_id: int, decider: User, note: str) -> App
         raise PermissionDenied(_("Only credit officers can turn down releases."))
     if not own and not note.strip():
         raise AccountActionError(_("Say why you turn the request down; the requester reads it."))
-    approval.status = ApprovalRequest.Status.WITHDRAWN if own else ApprovalRequest.Status.REJECTED
-    if not own:
-        approval.decided_by = decider
-    approval.decided_at = timezone.now()
-    approval.decision_note = note.strip()
+    if own:
+        approval.withdraw(note)
+    else:
+        approval.reject(decider, note)
     approval.save()
     return approval

@@ -235,10 +235,9 @@ def batch_cancel(*, batch_id: int, user: User) -> ReactivationBatch:
     if not may_trigger(user, "activate"):
         raise PermissionDenied(_("Only tech engineers and leads stop re-drives."))
     batch = ReactivationBatch.objects.select_for_update().get(pk=batch_id)
-    if batch.status != ReactivationBatch.Status.RUNNING:
+    if not can_proceed(batch.cancel):
         raise AccountActionError(_("This batch has already stopped."))
-    batch.status = ReactivationBatch.Status.CANCELLED
-    batch.finished_at = timezone.now()
+    batch.cancel()
     batch.save(update_fields=["status", "finished_at"])
     return batch
 

@@ -205,10 +205,8 @@ def drill_end(*, drill_id: int, user: User) -> Drill:
     drill = _lock(drill_id, user)
     if not drill.is_running:
         raise CaseActionError(_("This drill has already ended."))
-    drill.status = Drill.DrillStatus.ENDED
-    drill.ended_at = timezone.now()
-    drill.ended_by = user
-    drill.report = drill_report(drill, drill.ended_at)
+    now = timezone.now()
+    drill.end(user, now, drill_report(drill, now))
     drill.save(update_fields=["status", "ended_at", "ended_by", "report"])
     return drill
 
@@ -234,9 +232,7 @@ def drill_purge(*, drill_id: int, user: User) -> dict[str, int]:
         "cases": cases.get("casework.Case", 0),
         "incidents": incidents.get("casework.Incident", 0),
     }
-    drill.status = Drill.DrillStatus.PURGED
-    drill.purged_at = timezone.now()
-    drill.report = {**drill.report, "purged": purged}
+    drill.purge(purged)
     drill.save(update_fields=["status", "purged_at", "report"])
     return purged
 

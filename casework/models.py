@@ -160,7 +160,7 @@ class Incident(FSMModelMixin, models.Model):
         self.resolved_at = timezone.now()
 
 
-class Drill(models.Model):
+class Drill(FSMModelMixin, models.Model):
     """A practice run: synthetic stuck accounts and their cases, worked like real ones, then reported.
 
     Everything a drill creates carries ``is_drill`` (and this drill), so no real figure counts
@@ -181,7 +181,9 @@ class Drill(models.Model):
     size = models.PositiveIntegerField(_("accounts"))
     channel = models.CharField(_("channel / branch"), max_length=60, blank=True)
     briefing = models.TextField(_("briefing"), blank=True)
-    status = models.CharField(_("status"), max_length=10, choices=DrillStatus.choices, default=DrillStatus.RUNNING)
+    status = FSMField(
+        _("status"), max_length=10, choices=DrillStatus.choices, default=DrillStatus.RUNNING, protected=True
+    )
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     started_at = models.DateTimeField(_("started"), default=timezone.now)
     ended_by = models.ForeignKey(
@@ -214,6 +216,17 @@ class Drill(models.Model):
     @property
     def is_running(self) -> bool:
         return self.status == self.DrillStatus.RUNNING
+
+    @transition(field=status, source=DrillStatus.RUNNING, target=DrillStatus.ENDED)
+    def end(self, by: Any, at: datetime, report: dict[str, Any]) -> None:
+        """Stop the clock; the report is kept on the drill."""
+        self.ended_at, self.ended_by, self.report = at, by, report
+
+    @transition(field=status, source=DrillStatus.ENDED, target=DrillStatus.PURGED)
+    def purge(self, purged: dict[str, int]) -> None:
+        """Its synthetic data is deleted; the report says what went."""
+        self.purged_at = timezone.now()
+        self.report = {**self.report, "purged": purged}
 
 
 class CaseQuerySet(models.QuerySet["Case"]):
@@ -461,7 +474,7 @@ class CaseStudy(models.Model):
 # Reactivation batches: a group of empty accounts re-driven through core banking once a fault is fixed.
 
 
-class ReactivationBatch(models.Model):
+class ReactivationBatch(FSMModelMixin, models.Model):
     """Re-drive a group of empty accounts (an incident's, or a filter's) once a fault is fixed."""
 
     class Status(models.TextChoices):
@@ -472,7 +485,8 @@ class ReactivationBatch(models.Model):
     title = models.CharField(_("title"), max_length=200)
     incident = models.ForeignKey(Incident, on_delete=models.SET_NULL, null=True, blank=True, related_name="batches")
     criteria = models.JSONField(_("criteria"), default=dict, blank=True)
-    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.RUNNING)
+    # Cancelled through cancel(); done by batch_items_settle's guarded update once every item has its answer.
+    status = FSMField(_("status"), max_length=10, choices=Status.choices, default=Status.RUNNING, protected=True)
     total = models.PositiveIntegerField(_("accounts"), default=0)
     processed = models.PositiveIntegerField(_("processed"), default=0)
     succeeded = models.PositiveIntegerField(_("succeeded"), default=0)
@@ -498,6 +512,11 @@ class ReactivationBatch(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("batch", kwargs={"pk": self.pk})
+
+    @transition(field=status, source=Status.RUNNING, target=Status.CANCELLED)
+    def cancel(self) -> None:
+        """No more accounts are driven; those already sent to core banking still get their answer."""
+        self.finished_at = timezone.now()
 
     @property
     def percent(self) -> int:

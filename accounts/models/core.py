@@ -6,13 +6,14 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_fsm import GET_STATE, ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import GET_STATE, ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
 from accounts.policy import ACTION_LABELS, TIERS, RiskTier, Step, may_trigger, tranche_amounts
 from accounts.validators import validate_credit_code, validate_mobile
@@ -378,7 +379,7 @@ class Tranche(models.Model):
         return f"{self.account} #{self.sequence}"
 
 
-class ApprovalRequest(models.Model):
+class ApprovalRequest(FSMModelMixin, models.Model):
     """Four-eyes: one credit officer asks, another decides."""
 
     class Kind(models.TextChoices):
@@ -394,7 +395,7 @@ class ApprovalRequest(models.Model):
     account = models.ForeignKey(LoanAccount, on_delete=models.CASCADE, related_name="approval_requests")
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     tranche = models.ForeignKey(Tranche, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
-    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    status = FSMField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING, protected=True)
     reason = models.TextField(_("reason"))
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
@@ -430,6 +431,24 @@ class ApprovalRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} · {self.account}"
+
+    def _decided(self, by: User | None, note: str) -> None:
+        self.decided_by = by
+        self.decided_at = timezone.now()
+        self.decision_note = note.strip()
+
+    @transition(field=status, source=Status.PENDING, target=Status.APPROVED)
+    def approve(self, by: User, note: str) -> None:
+        self._decided(by, note)
+
+    @transition(field=status, source=Status.PENDING, target=Status.REJECTED)
+    def reject(self, by: User, note: str) -> None:
+        self._decided(by, note)
+
+    @transition(field=status, source=Status.PENDING, target=Status.WITHDRAWN)
+    def withdraw(self, note: str) -> None:
+        """The requester takes their own request back."""
+        self._decided(None, note)
 
 
 class AuditEntry(models.Model):

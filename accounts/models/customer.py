@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_fsm import FSMField, FSMModelMixin, transition
 
 from accounts.models.core import LoanAccount
 
 
-class CreditReviewProposal(models.Model):
+class CreditReviewProposal(FSMModelMixin, models.Model):
     """What the nightly credit review suggests for one account. It never changes the account:
     a credit officer acts on it (through the usual four-eyes requests) or dismisses it."""
 
@@ -29,7 +31,7 @@ class CreditReviewProposal(models.Model):
     kind = models.CharField(_("proposal"), max_length=30, choices=Kind.choices)
     score = models.SmallIntegerField(_("review score"))
     reason = models.CharField(_("why"), max_length=300)
-    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN)
+    status = FSMField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN, protected=True)
     created_at = models.DateTimeField(_("proposed"), default=timezone.now)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -46,6 +48,14 @@ class CreditReviewProposal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account}: {self.get_kind_display()}"
+
+    @transition(field=status, source=Status.OPEN, target=Status.DONE)
+    def act_on(self, by: User) -> None:
+        self.decided_by, self.decided_at = by, timezone.now()
+
+    @transition(field=status, source=Status.OPEN, target=Status.DISMISSED)
+    def dismiss(self, by: User) -> None:
+        self.decided_by, self.decided_at = by, timezone.now()
 
 
 class ActivationLink(models.Model):

@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth.models import User
 from django.test import RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver
+from django_fsm import FSMField
 
 ROOT = Path(__file__).resolve().parents[2]
 OURS = ("accounts", "casework", "portal")
@@ -103,3 +105,21 @@ def test_the_admin_changes_no_status_or_state_by_hand() -> None:
             if not (protected or read_only or not model_admin.has_change_permission(request)):
                 editable.append(f"{model.__name__}.{field.name}")
     assert editable == []
+
+
+LIFECYCLES = {
+    "accounts.LoanAccount": "state",
+    "accounts.ApprovalRequest": "status",
+    "accounts.CreditReviewProposal": "status",
+    "casework.Case": "status",
+    "casework.Incident": "status",
+    "casework.Drill": "status",
+    "casework.ReactivationBatch": "status",
+}
+
+
+@pytest.mark.parametrize(("label", "name"), sorted(LIFECYCLES.items()))
+def test_every_lifecycle_moves_only_through_named_transitions(label: str, name: str) -> None:
+    field = apps.get_model(label)._meta.get_field(name)
+    assert isinstance(field, FSMField) and field.protected, f"{label}.{name} can be set by hand"
+    assert field.get_all_transitions(apps.get_model(label)), f"{label}.{name} has no transitions"
