@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import AuditEntry, CardState, Channel, Customer, EmptyCause, LoanAccount, Product, State, Tranche
-from accounts.policy import TIERS, RiskTier, Step, tranche_amounts
+from accounts.policy import TIERS, RiskTier, Step, activation_due, tranche_amounts
 from accounts.validators import CREDIT_CODE_CHARS, credit_code_check_char
 from portal.bulk import bulk_insert, insert_rows, reserve_ids
 
@@ -484,6 +484,7 @@ def _account(
         "state_changed_at": history.events[-1][3] if history.events else created_at,
         "version": 1 + len(history.events),
         "issued_at": issued_at,
+        "activation_due_at": activation_due(issued_at, tier) if issued_at else None,
         "activated_at": activated_at,
         "closed_at": closed_at,
         "last_error_code": error_code,
@@ -517,7 +518,8 @@ def _card(
 # Every column of an account but its id and customer, as ``_account`` plans them.
 ACCOUNT_FIELDS = (
     "state", "number", "product", "channel", "approved_limit", "released_limit", "empty_cause", "empty_since",
-    "state_changed_at", "version", "issued_at", "activated_at", "closed_at", "last_error_code", "sms_verified_at",
+    "state_changed_at", "version", "issued_at", "activation_due_at", "activated_at", "closed_at", "last_error_code",
+    "sms_verified_at",
     "password_set_at", "credit_reviewed_at", "credit_reviewed_by_id", "is_drill", "created_at", "card_token",
     "card_state", "card_state_at",
 )  # fmt: skip

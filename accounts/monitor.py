@@ -27,7 +27,6 @@ from django.utils.translation import gettext as _
 from accounts import hooks
 from accounts.hooks import NOT_ISSUED
 from accounts.models import Channel, CoreCommand, LoanAccount, State
-from accounts.policy import TIERS
 from accounts.services import AccountActionError, account_transition
 from portal.actors import Actor
 
@@ -53,32 +52,34 @@ class ScanSummary:
 
 
 def _claim(
-    tier: str, cutoff: datetime, after: tuple[datetime, int] | None, batch_size: int
+    now: datetime, after: tuple[datetime, int] | None, batch_size: int
 ) -> list[tuple[int, datetime, str | None, str]]:
     """Lock the next batch of overdue accounts (skipping rows another scan holds).
 
-    In issue order, from the ``account_waiting`` index: a scan reads only the accounts past
-    their window, however many accounts there are.
+    By the end of their window, from the ``account_waiting`` index: a scan reads only the
+    accounts past their window, however many accounts there are, and never the customer.
     """
     last_command = CoreCommand.objects.filter(
         account=OuterRef("pk"), kind__in=(CoreCommand.Kind.ISSUE, CoreCommand.Kind.ACTIVATE)
     ).order_by("-created_at", "-id")
     in_flight = CoreCommand.objects.filter(account=OuterRef("pk"), status=CoreCommand.Status.PENDING)
-    rows = LoanAccount.objects.filter(
-        state__in=(State.ISSUED, State.VERIFYING), customer__risk_tier=tier, issued_at__lt=cutoff
-    ).exclude(Exists(in_flight))
+    rows = LoanAccount.objects.filter(state__in=(State.ISSUED, State.VERIFYING), activation_due_at__lt=now).exclude(
+        Exists(in_flight)
+    )
     if after is not None:
-        issued, pk = after
-        rows = rows.filter(Q(issued_at__gt=issued) | Q(issued_at=issued, pk__gt=pk))
+        due, pk = after
+        rows = rows.filter(Q(activation_due_at__gt=due) | Q(activation_due_at=due, pk__gt=pk))
     rows = rows.annotate(
         last_result=Subquery(last_command.values("status")[:1]),
         last_code=Subquery(last_command.values("last_error_code")[:1]),
-    ).order_by("issued_at", "pk")
+    ).order_by("activation_due_at", "pk")
     if connection.features.has_select_for_update_skip_locked:
         rows = rows.select_for_update(skip_locked=True, of=("self",))
     return [
-        (pk, cast(datetime, issued), result, code or "")  # issued: the filter asks for issued_at
-        for pk, issued, result, code in rows.values_list("pk", "issued_at", "last_result", "last_code")[:batch_size]
+        (pk, cast(datetime, due), result, code or "")  # due: the filter asks for activation_due_at
+        for pk, due, result, code in rows.values_list("pk", "activation_due_at", "last_result", "last_code")[
+            :batch_size
+        ]
     ]
 
 
@@ -86,39 +87,37 @@ def monitor_scan(*, now: datetime | None = None, batch_size: int = 500) -> ScanS
     """One pass over every account that may have outstayed its activation window."""
     now = now or timezone.now()
     summary = ScanSummary()
-    for tier, policy in TIERS.items():
-        cutoff = now - policy.activation_window
-        after: tuple[datetime, int] | None = None
-        while True:
-            with transaction.atomic():
-                batch = _claim(tier, cutoff, after, batch_size)
-                if not batch:
-                    break
-                for pk, _issued, last_result, last_code in batch:
-                    summary.examined += 1
-                    failed = last_result == CoreCommand.Status.REFUSED
-                    try:
-                        with transaction.atomic():
-                            if failed:
-                                account_transition(
-                                    account_id=pk,
-                                    transition_name="fail_activation",
-                                    actor=MONITOR,
-                                    reason=f"Activation window passed; the last attempt failed ({last_code}).",
-                                    error_code=last_code,
-                                )
-                                summary.failed += 1
-                            else:
-                                account_transition(
-                                    account_id=pk,
-                                    transition_name="mark_stalled",
-                                    actor=MONITOR,
-                                    reason="Activation window passed with customer steps still missing.",
-                                )
-                                summary.stalled += 1
-                    except AccountActionError:
-                        summary.skipped += 1  # changed meanwhile (another scan, a person, a webhook)
-                after = (batch[-1][1], batch[-1][0])
+    after: tuple[datetime, int] | None = None
+    while True:
+        with transaction.atomic():
+            batch = _claim(now, after, batch_size)
+            if not batch:
+                break
+            for pk, _due, last_result, last_code in batch:
+                summary.examined += 1
+                failed = last_result == CoreCommand.Status.REFUSED
+                try:
+                    with transaction.atomic():
+                        if failed:
+                            account_transition(
+                                account_id=pk,
+                                transition_name="fail_activation",
+                                actor=MONITOR,
+                                reason=f"Activation window passed; the last attempt failed ({last_code}).",
+                                error_code=last_code,
+                            )
+                            summary.failed += 1
+                        else:
+                            account_transition(
+                                account_id=pk,
+                                transition_name="mark_stalled",
+                                actor=MONITOR,
+                                reason="Activation window passed with customer steps still missing.",
+                            )
+                            summary.stalled += 1
+                except AccountActionError:
+                    summary.skipped += 1  # changed meanwhile (another scan, a person, a webhook)
+            after = (batch[-1][1], batch[-1][0])
     summary.not_issued = flag_not_issued(now=now)
     return summary
 

@@ -10,7 +10,7 @@ Per manual transition: the permission and the department whose members may trigg
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -144,3 +144,8 @@ def may_trigger(user: User | AnonymousUser, transition_name: str) -> bool:
     if getattr(user, "is_superuser", False):
         return True
     return user.has_perm(manual.permission) and manual.department in department_codes(user)
+
+
+def activation_due(issued_at: datetime, tier: str) -> datetime:
+    """When the activation window of a card issued at ``issued_at`` to a customer of ``tier`` ends."""
+    return issued_at + TIERS[tier].activation_window

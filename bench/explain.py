@@ -43,7 +43,6 @@ def main() -> int:
     from django.utils import timezone
 
     from accounts.models import AuditEntry, LoanAccount, State
-    from accounts.policy import TIERS
     from casework.models import Case
     from casework.selectors import board_scope
     from portal.models import Department
@@ -59,7 +58,6 @@ def main() -> int:
     scoped = board_scope(Case.objects.filter(is_drill=False)).filter(
         department__in=list(Department.objects.order_by("code"))
     )
-    tier, policy = min(TIERS.items(), key=lambda item: item[1].activation_window)
     sections = [
         explain("Account list, first page: its keys", recent[:25]),
         explain(f"Account list, a deep page (page {deep}): its keys", recent[(deep - 1) * 25 : deep * 25]),
@@ -87,20 +85,10 @@ def main() -> int:
             .values_list("priority", "resolve_due_at", "id")[:8],
         ),
         explain(
-            f"Monitor: overdue accounts of the {tier} tier, in issue order",
-            LoanAccount.objects.filter(
-                state__in=(State.ISSUED, State.VERIFYING),
-                customer__risk_tier=tier,
-                issued_at__lt=now - policy.activation_window,
-            )
-            .order_by("issued_at", "pk")
-            .values_list("pk", "issued_at")[:500],
-        ),
-        explain(
-            "Monitor: issued accounts whose activation job may be lost",
-            LoanAccount.objects.filter(state=State.ISSUED, issued_at__lt=now - timedelta(minutes=10))
-            .order_by("issued_at")
-            .values_list("pk")[:1000],
+            "Monitor: overdue accounts, by the end of their window",
+            LoanAccount.objects.filter(state__in=(State.ISSUED, State.VERIFYING), activation_due_at__lt=now)
+            .order_by("activation_due_at", "pk")
+            .values_list("pk", "activation_due_at")[:500],
         ),
         explain(
             "Dashboard: empty accounts by cause",

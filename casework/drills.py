@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from accounts.demo import synthetic_customers, synthetic_line
 from accounts.models import AuditEntry, Channel, Customer, LoanAccount, State
-from accounts.policy import TIERS, Step
+from accounts.policy import TIERS, Step, activation_due
 from accounts.services import account_transition
 from casework.models import Case, CaseEvent, Drill, Incident, Status
 from casework.services import CaseActionError
@@ -99,6 +99,7 @@ def _accounts_create(drill: Drill, now: datetime) -> list[int]:
             fields["password_set_at"] = fields["issued_at"] + timedelta(minutes=8)
             if Step.CREDIT_REVIEW in done and drill.scenario == Drill.Scenario.CONFIG_FAULT:
                 fields["credit_reviewed_at"] = fields["issued_at"] + timedelta(minutes=15)
+        fields["activation_due_at"] = activation_due(fields["issued_at"], customer.risk_tier)
         accounts.append(
             LoanAccount(
                 number=f"{number_prefix(drill)}{sequence:04d}",

@@ -13,7 +13,7 @@ from factory.django import DjangoModelFactory
 
 from accounts.gateway import SIMULATED
 from accounts.models import CardState, Customer, LoanAccount, Product, State
-from accounts.policy import TIERS, Step, tranche_amounts
+from accounts.policy import TIERS, Step, activation_due, tranche_amounts
 from accounts.validators import credit_code_check_char
 from portal.roles import Role
 from portal.services import staff_member_save
@@ -98,6 +98,7 @@ def make_account(
     values: dict[str, Any] = {"state": state, "state_changed_at": now}
     if state != State.APPROVED:
         values["issued_at"] = now
+        values["activation_due_at"] = activation_due(now, tier)
     values["card_state"] = card_state_for(state, empty_cause)
     if state == State.EMPTY:
         values.update(empty_cause=empty_cause, empty_since=now)
@@ -158,6 +159,7 @@ def bulk_empty_accounts(count: int, cause: str, *, is_drill: bool = False) -> li
             empty_cause=cause,
             empty_since=now,
             issued_at=now,
+            activation_due_at=activation_due(now, customer.risk_tier),
             is_drill=is_drill,
         )
         for i in range(count)

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import GET_STATE, ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
-from accounts.policy import ACTION_LABELS, TIERS, RiskTier, Step, may_trigger, tranche_amounts
+from accounts.policy import ACTION_LABELS, TIERS, RiskTier, Step, activation_due, may_trigger, tranche_amounts
 from accounts.validators import validate_credit_code, validate_mobile
 
 
@@ -150,6 +150,9 @@ class LoanAccount(ConcurrentTransitionMixin, models.Model):
     version = models.PositiveIntegerField(_("version"), default=1)
 
     issued_at = models.DateTimeField(_("issued"), null=True, blank=True)
+    # The end of the activation window, set when it starts (the card is issued): issued_at plus
+    # the customer's tier's window. The monitor reads it without looking at the customer.
+    activation_due_at = models.DateTimeField(_("activation due"), null=True, blank=True)
     activated_at = models.DateTimeField(_("activated"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
     last_error_code = models.CharField(_("last activation error"), max_length=60, blank=True)
@@ -218,8 +221,12 @@ class LoanAccount(ConcurrentTransitionMixin, models.Model):
                 name="account_state_recent",
                 condition=Q(is_drill=False),
             ),
-            # The monitor: issued or verifying accounts by issue time (its overdue ones).
-            models.Index(fields=["issued_at"], name="account_waiting", condition=Q(state__in=["issued", "verifying"])),
+            # The monitor: issued or verifying accounts by the end of their window (its overdue ones).
+            models.Index(
+                fields=["activation_due_at", "id"],
+                name="account_waiting",
+                condition=Q(state__in=["issued", "verifying"]),
+            ),
             models.Index(fields=["product", "channel"], name="account_product_channel"),
         ]
 
@@ -263,6 +270,7 @@ class LoanAccount(ConcurrentTransitionMixin, models.Model):
     @transition(field=state, source=State.APPROVED, target=State.ISSUED, permission=_may("issue"))
     def issue(self) -> None:
         self.issued_at = timezone.now()
+        self.activation_due_at = activation_due(self.issued_at, self.tier)
 
     @transition(
         field=state,

@@ -15,7 +15,8 @@ from rq import SimpleWorker
 
 from accounts.models import CoreCommand, LoanAccount, State
 from accounts.monitor import flag_not_issued, monitor_scan
-from accounts.services import Actor, account_step_record
+from accounts.policy import TIERS, activation_due
+from accounts.services import Actor, account_step_record, account_transition
 from casework.models import Case, CaseEvent
 from portal.models import JobHeartbeat
 from tests.factories import make_account
@@ -30,7 +31,10 @@ def run_worker() -> None:
 
 def overdue(days: int = 10, **fields: object) -> LoanAccount:
     account = make_account(fields.pop("state", State.VERIFYING), **fields)  # type: ignore[arg-type]
-    LoanAccount.objects.filter(pk=account.pk).update(issued_at=timezone.now() - timedelta(days=days))
+    issued = timezone.now() - timedelta(days=days)
+    LoanAccount.objects.filter(pk=account.pk).update(
+        issued_at=issued, activation_due_at=activation_due(issued, account.tier)
+    )
     return account
 
 
@@ -110,10 +114,11 @@ def test_the_monitor_query_count_does_not_grow_with_the_accounts(django_assert_m
                 approved_limit=1000,
                 state=State.VERIFYING,
                 issued_at=timezone.now(),
+                activation_due_at=timezone.now() + timedelta(days=1),
             )
             for i in range(count)
         )
-        with django_assert_max_num_queries(12):  # three tiers' empty claims and the approved lines' flag
+        with django_assert_max_num_queries(6):  # the (empty) claim of overdue accounts and the approved lines' flag
             assert monitor_scan().examined == 0
 
 
@@ -137,3 +142,13 @@ def test_flagging_many_approved_lines_costs_the_same_queries_as_a_few(settings, 
         assert flag_not_issued() == 30
     assert Case.objects.filter(cause="not_issued").count() == 33
     assert CaseEvent.objects.filter(case__cause="not_issued", kind="opened").count() == 33
+
+
+@pytest.mark.parametrize("tier", ["low", "high"])
+def test_issuing_a_card_starts_its_activation_window(tier: str) -> None:
+    account = make_account(State.APPROVED, tier=tier)
+    assert account.activation_due_at is None
+    account_transition(account_id=account.pk, transition_name="issue", actor=Actor.system("t", "job"))
+    account.refresh_from_db()
+    assert account.issued_at is not None
+    assert account.activation_due_at == account.issued_at + TIERS[tier].activation_window
