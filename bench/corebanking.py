@@ -22,7 +22,6 @@ them would add the service's webhook cost (an httpx call per event) to every com
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import resource
@@ -215,36 +214,6 @@ def _delivery_accounts(count: int) -> list[int]:
     return ids
 
 
-def _write_cards(ids: Sequence[int], path: Path) -> int:
-    """Their cards as core banking holds them, in ``export_core_cards``'s JSON lines."""
-    from accounts.models import LoanAccount
-    from accounts.policy import tranche_amounts
-
-    rows = (
-        LoanAccount.objects.filter(pk__in=ids)
-        .order_by("pk")
-        .values_list(
-            "card_token", "number", "card_state", "product", "channel", "approved_limit", "customer__risk_tier"
-        )
-    )
-    written = 0
-    with path.open("w", encoding="utf-8") as out:
-        for token, number, state, product, channel, approved, tier in rows.iterator(chunk_size=5000):
-            card = {
-                "token": token,
-                "account_number": number,
-                "state": state,
-                "product": product,
-                "channel": channel,
-                "credit_limit": f"{approved:.2f}",
-                "usable_limit": f"{tranche_amounts(approved, tier)[0]:.2f}",
-                "ever_activated": False,
-            }
-            out.write(json.dumps(card, ensure_ascii=False) + "\n")
-            written += 1
-    return written
-
-
 def _write_commands(ids: Sequence[int], kind: str) -> list[int]:
     """One pending command of ``kind`` per account, written in bulk as ``command_create`` would write it."""
     from django.contrib.auth.models import User
@@ -388,13 +357,14 @@ def run_delivery(
 
 def measure_delivery(size: int, child_env: dict[str, str]) -> dict[str, Any]:
     """Activations, then holds, of ``size`` accounts with 1 worker and ``size`` others with 2."""
+    from accounts.management.commands.export_core_cards import write_cards
     from accounts.models import CardState, CoreCommand, LoanAccount, State
 
     ids = _delivery_accounts(2 * size)
     try:
         with reference_core("bench-core-") as core:
             cards = core.folder / "cards.jsonl"
-            _write_cards(ids, cards)
+            write_cards(LoanAccount.objects.filter(pk__in=ids), cards)
             core.load(cards)
             core.start()
             env = {**child_env, "CORE_GATEWAY": "http", "CORE_GATEWAY_URL": core.url}

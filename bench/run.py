@@ -288,15 +288,10 @@ def _bench_accounts(count: int) -> list[int]:
 
 
 def _purge(ids: list[int]) -> None:
-    from accounts.models import Customer, LoanAccount
-    from casework.models import Case, ReactivationBatch
+    from bench.corebanking import purge_accounts
+    from casework.models import ReactivationBatch
 
-    customers = set(LoanAccount.objects.filter(pk__in=ids).values_list("customer_id", flat=True))
-    for start in range(0, len(ids), 5000):
-        chunk = ids[start : start + 5000]
-        Case.objects.filter(account_id__in=chunk).delete()
-        LoanAccount.objects.filter(pk__in=chunk).delete()
-    Customer.objects.filter(pk__in=customers, is_drill=True, accounts__isnull=True).delete()
+    purge_accounts(ids)
     ReactivationBatch.objects.filter(title__startswith="Bench:").delete()
 
 

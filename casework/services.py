@@ -7,8 +7,8 @@ comment and tick the playbook. Every move checks the version the person was look
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from datetime import timedelta
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -116,6 +116,24 @@ def _drill_of(account: LoanAccount) -> int | None:
     return Case.objects.filter(account=account, drill__isnull=False).values_list("drill_id", flat=True).first()
 
 
+def _new_case(
+    account: LoanAccount, cause: str, opened: datetime, sla: Callable[[int], tuple[timedelta, timedelta] | None]
+) -> Case:
+    """The unsaved case of ``account`` for ``cause``: its department, priority and SLA clock from ``opened``."""
+    priority = priority_for(account)
+    to_assign, to_resolve = sla(priority) or FALLBACK_SLA
+    return Case(
+        account=account,
+        cause=cause,
+        department_id=DEPARTMENT_FOR_CAUSE[cause],
+        priority=priority,
+        opened_at=opened,
+        assign_due_at=opened + to_assign,
+        resolve_due_at=opened + to_resolve,
+        is_drill=account.is_drill,
+    )
+
+
 def case_open_for_account(*, account: LoanAccount, cause: str, actor: Actor, note: str = "") -> Case:
     """Open the case for an account that just became empty (or has another problem), or note it on the open one.
 
@@ -127,22 +145,11 @@ def case_open_for_account(*, account: LoanAccount, cause: str, actor: Actor, not
     cause_label = CaseCause(cause).label
     existing = Case.objects.open().filter(account=account, cause=cause).first()
     if existing is None:
-        now = timezone.now()
-        priority = priority_for(account)
-        to_assign, to_resolve = sla_for(priority)
+        case = _new_case(account, cause, timezone.now(), sla_for)
+        case.drill_id = _drill_of(account)
         try:
             with transaction.atomic():
-                case = Case.objects.create(
-                    account=account,
-                    cause=cause,
-                    department_id=DEPARTMENT_FOR_CAUSE[cause],
-                    priority=priority,
-                    opened_at=now,
-                    assign_due_at=now + to_assign,
-                    resolve_due_at=now + to_resolve,
-                    is_drill=account.is_drill,
-                    drill_id=_drill_of(account),
-                )
+                case.save(force_insert=True)
         except IntegrityError:
             # Another transaction opened it first; anything else is a real error.
             existing = Case.objects.open().filter(account=account, cause=cause).first()
@@ -185,24 +192,10 @@ def cases_open_bulk(
     playbooks = {playbook.cause: list(playbook.steps.all()) for playbook in Playbook.objects.prefetch_related("steps")}
     slas = {priority: sla_for(priority) for priority in (1, 2, 3, 4)}
     now = timezone.now()
-    cases = []
-    for account in accounts:
-        case_cause = cause or account.empty_cause
-        priority = priority_for(account)
-        to_assign, to_resolve = slas[priority]
-        opened = (account.empty_since or now) if backdate else now
-        cases.append(
-            Case(
-                account=account,
-                cause=case_cause,
-                department_id=DEPARTMENT_FOR_CAUSE[case_cause],
-                priority=priority,
-                opened_at=opened,
-                assign_due_at=opened + to_assign,
-                resolve_due_at=opened + to_resolve,
-                is_drill=account.is_drill,
-            )
-        )
+    cases = [
+        _new_case(account, cause or account.empty_cause, (account.empty_since or now) if backdate else now, slas.get)
+        for account in accounts
+    ]
     bulk_insert(Case, cases, with_ids=True)
     bulk_insert(
         ChecklistItem,
