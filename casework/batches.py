@@ -169,11 +169,13 @@ def batch_items_settle(accounts: Sequence[LoanAccount], *, refused: tuple[str, s
     Runs in the answer's transaction (``accounts.hooks``). An account with another command
     still on its way (the activation that follows a re-issued card) keeps its item waiting.
     """
-    waiting_for_core = CoreCommand.objects.filter(status=CoreCommand.Status.PENDING).values("account_id")
+    ids = [account.pk for account in accounts]
+    # Only these accounts' pending commands: this runs with every answer core banking gives.
+    waiting_for_core = CoreCommand.objects.filter(account_id__in=ids, status=CoreCommand.Status.PENDING)
     items = list(
         ReactivationItem.objects.select_for_update()
-        .filter(account_id__in=[account.pk for account in accounts], status=ReactivationItem.Status.SENT)
-        .exclude(account_id__in=waiting_for_core)
+        .filter(account_id__in=ids, status=ReactivationItem.Status.SENT)
+        .exclude(account_id__in=waiting_for_core.values("account_id"))
         .order_by("pk")
     )
     if not items:
