@@ -14,15 +14,13 @@ from urllib.parse import urlencode
 
 from django.core.cache import BaseCache, caches
 from django.db import connection
-from django.db.models import Aggregate, Count, DateTimeField, F, FloatField, Q, Value, When
-from django.db.models import Case as When_
+from django.db.models import Aggregate, Count, F, FloatField, Q, Value
 from django.db.models.functions import Extract, TruncDate
 from django.urls import reverse
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from accounts.models import AuditEntry, EmptyCause, LoanAccount, Product, State
-from accounts.policy import TIERS
 from casework.models import OPEN_STATUSES, Case, Incident
 from casework.selectors import overdue_q
 from portal.models import Department
@@ -98,17 +96,6 @@ def new_empty_today(now: datetime) -> int:
     )
 
 
-def _window_end() -> Any:
-    """issued_at + the activation window of the customer's tier, as a database expression."""
-    return When_(
-        *(
-            When(customer__risk_tier=tier, then=F("issued_at") + Value(policy.activation_window))
-            for tier, policy in TIERS.items()
-        ),
-        output_field=DateTimeField(),
-    )
-
-
 @dataclass(frozen=True)
 class Conversion:
     issued: int
@@ -123,9 +110,8 @@ def activation_conversion(now: datetime) -> Conversion:
     """Of the cards issued in the last 30 days whose window has passed, the share active within it."""
     row = (
         LoanAccount.objects.filter(is_drill=False, issued_at__gte=now - timedelta(days=TREND_DAYS))
-        .annotate(window_end=_window_end())
-        .filter(window_end__lte=now)
-        .aggregate(issued=Count("id"), converted=Count("id", filter=Q(activated_at__lte=F("window_end"))))
+        .filter(activation_due_at__lte=now)
+        .aggregate(issued=Count("id"), converted=Count("id", filter=Q(activated_at__lte=F("activation_due_at"))))
     )
     return Conversion(row["issued"], row["converted"])
 

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEntry, EmptyCause, LoanAccount, State
+from accounts.policy import activation_due
 from casework.models import Case
 from casework.services import case_open_for_account
 from portal.actors import Actor
@@ -49,7 +50,9 @@ def known_data() -> dict[str, LoanAccount]:
     for key, hours in (("fast", 2), ("slow", 240)):
         issued = now - timedelta(days=12)
         LoanAccount.objects.filter(pk=accounts[key].pk).update(
-            issued_at=issued, activated_at=issued + timedelta(hours=hours)
+            issued_at=issued,
+            activation_due_at=activation_due(issued, accounts[key].tier),
+            activated_at=issued + timedelta(hours=hours),
         )
     for key in ("sc", "ci1", "drill"):
         case_open_for_account(account=accounts[key], cause=accounts[key].empty_cause, actor=JOB)
