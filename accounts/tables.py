@@ -1,19 +1,20 @@
 from __future__ import annotations
 
-from typing import Any
-
 import django_tables2 as tables
-from django.template.loader import render_to_string
-from django.utils.html import format_html
-from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import LoanAccount
-from portal.templatetags.desk import cny
 
 
 class AccountTable(tables.Table):
-    number = tables.Column(verbose_name=_("Account"), linkify=lambda record: record.get_absolute_url())
+    """The account list's header, ordering and pagination; its rows are written by its template.
+
+    A page shows 25 accounts of nine cells each: rendering them in one template, rather than
+    cell by cell through each column's ``render_*``, is what keeps the page faster than the
+    admin's changelist over the same rows. Add a column here and its cell in the template.
+    """
+
+    number = tables.Column(verbose_name=_("Account"))
     customer = tables.Column(verbose_name=_("Customer"), accessor="customer__name", order_by="customer__name")
     tier = tables.Column(verbose_name=_("Tier"), accessor="customer__risk_tier", order_by="customer__risk_tier")
     product = tables.Column(verbose_name=_("Product"))
@@ -39,21 +40,4 @@ class AccountTable(tables.Table):
         order_by = "-state_changed_at"
         empty_text = _("No account matches these filters. Clear a filter or search for something else.")
         attrs = {"class": "data-table"}
-
-    def render_tier(self, record: LoanAccount) -> str:
-        return record.customer.get_risk_tier_display()
-
-    def render_product(self, record: LoanAccount) -> str:
-        return record.get_product_display()
-
-    def render_state(self, record: LoanAccount) -> Any:
-        return render_to_string("accounts/partials/state_badge.html", {"account": record})
-
-    def render_approved_limit(self, value: Any) -> str:
-        return cny(value)
-
-    def render_released_limit(self, value: Any) -> str:
-        return cny(value)
-
-    def render_state_changed_at(self, value: Any) -> Any:
-        return format_html('<span title="{}">{}</span>', value, timesince(value))
+        template_name = "accounts/partials/account_table.html"

@@ -4,7 +4,7 @@
 
 * its length is counted exactly up to ``EXACT_BELOW`` rows (a bounded count, one query); past
   that, PostgreSQL's planner estimates it, since an exact ``COUNT(*)`` over a million accounts
-  would cost every page view a scan (other databases count exactly). ``estimated`` says
+  would cost every page view a scan (other databases count exactly, in one query). ``estimated`` says
   which, so the page can write "about";
 * a page's rows are fetched primary keys first (``ORDER BY … LIMIT … OFFSET …`` on the keys
   alone, which an index answers without visiting the table), then the full rows of those keys
@@ -25,13 +25,15 @@ EXACT_BELOW = 10_000
 
 def estimated_count(queryset: QuerySet[Any]) -> tuple[int, bool]:
     """(rows, estimated): exact up to ``EXACT_BELOW`` rows, else the planner's estimate if there is one."""
-    bounded = queryset.order_by()[:EXACT_BELOW].count()
-    if bounded < EXACT_BELOW:
-        return bounded, False
+    # The keys alone: the list's annotations (subqueries per row) do not change how many rows.
+    keys = queryset.order_by().values("pk")
     connection = connections[queryset.db]
     if connection.vendor != "postgresql":
-        return queryset.count(), False
-    sql, params = queryset.order_by().values("pk").query.sql_with_params()
+        return keys.count(), False
+    bounded = keys[:EXACT_BELOW].count()
+    if bounded < EXACT_BELOW:
+        return bounded, False
+    sql, params = keys.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
         plan = cursor.fetchone()[0]

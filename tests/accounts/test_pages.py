@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.models import AuditEntry, CoreCommand, EmptyCause, LoanAccount, State
 from tests.factories import CustomerFactory, make_account
+from tests.html import table_cells
 
 pytestmark = pytest.mark.django_db
 
@@ -52,6 +53,28 @@ def test_the_list_pins_its_query_count_for_20_and_2000_accounts(
     with django_assert_num_queries(9):
         response = client.get(reverse("accounts:list") + "?state=approved&sort=customer&page=3")
         assert len(listed(response)) == 25
+
+
+def test_each_row_of_the_list_lines_up_with_the_header(client: Client, lead) -> None:
+    """The rows are written by the table's template: every cell sits under its column's header."""
+    account = make_account(State.EMPTY, EmptyCause.CUSTOMER_INCOMPLETE, approved_limit=Decimal("1234567"))
+    CoreCommand.objects.create(account=account, kind="activate", method="POST", path="/v1/cardtransitions",
+                               actor_name="x", actor_channel="web")  # fmt: skip
+    client.force_login(lead)
+    headers, rows = table_cells(client.get(reverse("accounts:list")).content.decode())
+    assert headers == [
+        "Account", "Customer", "Tier", "Product", "Channel", "State", "Approved", "Released", "In state for",
+    ]  # fmt: skip
+    row = dict(zip(headers, rows[0], strict=True))
+    assert row["Account"] == account.number
+    assert row["Customer"] == account.customer.name
+    assert row["Tier"] == account.customer.get_risk_tier_display()
+    assert row["Product"] == account.get_product_display()
+    assert row["State"].startswith(f"{account.get_state_display()}: {account.get_empty_cause_display()}")
+    assert "core banking: activate" in row["State"]
+    assert row["Approved"] == "¥1,234,567.00"
+    assert row["In state for"] == "0 minutes"
+    assert f'href="{account.get_absolute_url()}"' in client.get(reverse("accounts:list")).content.decode()
 
 
 def test_a_deep_page_keeps_the_order_and_a_large_count_is_an_estimate(client: Client, lead, monkeypatch) -> None:
