@@ -3,10 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 import django_tables2 as tables
-from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
 from casework.models import Case
+from casework.templatetags.cases import sla_badge
 
 
 class CaseTable(tables.Table):
@@ -54,4 +54,4 @@ class CaseTable(tables.Table):
         return (assignee.get_full_name() or assignee.username) if assignee else "—"
 
     def render_resolve_due_at(self, record: Case) -> Any:
-        return render_to_string("casework/partials/sla.html", {"case": record})
+        return sla_badge(record)

@@ -1,4 +1,4 @@
-"""Display helpers shared by every page: money, masked contact data, state badges."""
+"""Display helpers shared by every page: money, masked contact data, durations."""
 
 from __future__ import annotations
 
@@ -10,15 +10,6 @@ from portal.masking import mask_email as _mask_email
 from portal.masking import mask_mobile as _mask_mobile
 
 register = template.Library()
-
-STATE_BADGES = {
-    "approved": "badge",
-    "issued": "badge",
-    "verifying": "badge badge-warn",
-    "empty": "badge badge-bad",
-    "active": "badge badge-ok",
-    "closed": "badge badge-muted",
-}
 
 
 @register.filter
@@ -37,11 +28,6 @@ def mask_mobile(value: str) -> str:
 @register.filter
 def mask_email(value: str) -> str:
     return _mask_email(value) if value else "—"
-
-
-@register.filter
-def state_badge_class(state: str) -> str:
-    return STATE_BADGES.get(state, "badge")
 
 
 @register.filter

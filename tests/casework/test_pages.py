@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import EmptyCause, State
+from accounts.models import CoreCommand, EmptyCause, State
 from accounts.services import Actor
 from casework.demo import cases_open_for_empty_accounts
 from casework.models import Case, CaseEvent, Status
@@ -52,6 +52,35 @@ def test_the_board_pins_its_query_count_for_30_and_3000_cases(client: Client, le
     with django_assert_num_queries(15):  # one department: its lane only, the same queries
         response = client.get(reverse("casework:board"), {"department": "service"})
     assert [lane.department.code for lane in response.context["lanes"]] == ["service"]
+
+
+def test_a_board_card_shows_what_the_team_works_from(client: Client, lead, service) -> None:
+    late = open_case()
+    Case.objects.filter(pk=late.pk).update(resolve_due_at=timezone.now() - timedelta(hours=3))
+    cases_assign(case_ids=[late.pk], assignee=service, by=lead)
+    waiting = open_case(EmptyCause.SYSTEM_CONFIG)
+    CoreCommand.objects.create(account=waiting.account, kind="activate", method="POST", path="/v1/cardtransitions",
+                               actor_name="x", actor_channel="web")  # fmt: skip
+    client.force_login(lead)
+    html = client.get(reverse("casework:board")).content.decode()
+
+    def card(case: Case) -> str:
+        start = html.index(f'data-case="{case.pk}"')
+        return html[html.rindex("<article", 0, start) : html.index("</article>", start)]
+
+    late_card = card(late)
+    assert 'class="case-card priority-' in late_card and " overdue" in late_card
+    assert f'<a class="case-link" href="{late.get_absolute_url()}">{late.account.number}</a>' in late_card
+    assert f"P{late.priority}" in late_card and late.account.customer.name in late_card
+    assert late.get_cause_display() in late_card and "overdue 3" in late_card
+    assert (service.get_full_name() or service.username) in late_card
+    assert f'name="cases" value="{late.pk}" form="bulk-assign"' in late_card  # the lead may assign it
+    waiting_card = card(waiting)
+    assert "<em>unassigned</em>" in waiting_card and " overdue" not in waiting_card
+    assert 'data-testid="core-waiting-badge"' in waiting_card and "core banking: activate" in waiting_card
+    client.force_login(service)
+    agents_board = client.get(reverse("casework:board")).content.decode()
+    assert f'data-case="{late.pk}"' in agents_board and 'name="cases"' not in agents_board  # agents cannot assign
 
 
 def test_the_board_flags_a_column_over_its_wip_limit(client: Client, lead, service) -> None:
