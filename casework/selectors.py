@@ -94,6 +94,23 @@ class BoardLane:
         return sum(cell.count for cell in self.cells if cell.status != Status.RESOLVED)
 
 
+def _cell_counts(scoped: QuerySet[Case], departments: list[Department]) -> dict[tuple[str, str], int]:
+    """How many cases each cell holds, in one query.
+
+    Where the database allows it (PostgreSQL), one count per cell joined by UNION ALL, each
+    read from the ``case_board_cards`` index alone; elsewhere one grouped count.
+    """
+    grouped = scoped.values("department_id", "status").annotate(n=Count("*")).order_by()
+    if connections[scoped.db].features.supports_slicing_ordering_in_compound and departments:
+        per_cell = [
+            grouped.filter(department_id=department.code, status=status)
+            for department in departments
+            for status in BOARD_STATUSES
+        ]
+        grouped = per_cell[0].union(*per_cell[1:], all=True).order_by()
+    return {(row["department_id"], row["status"]): row["n"] for row in grouped}
+
+
 def _first_card_ids(scoped: QuerySet[Case], departments: list[Department]) -> list[int]:
     """The ids of the first cards of every cell, in one query.
 
@@ -125,14 +142,11 @@ def _first_card_ids(scoped: QuerySet[Case], departments: list[Department]) -> li
 def board(user: Any, cases: QuerySet[Case], departments: list[Department]) -> list[BoardLane]:
     """Lanes by department, columns by status: counts, WIP limits and the first cards of each.
 
-    A fixed number of queries whatever the number of cases: one count per lane and column
-    (grouped), the ids of the first cards of every cell (one query), those cards, the limits.
+    A fixed number of queries whatever the number of cases: the count of every cell (one query),
+    the ids of the first cards of every cell (one query), those cards, the limits.
     """
     scoped = board_scope(cases).filter(department__in=departments)
-    counts = {
-        (row["department_id"], row["status"]): row["n"]
-        for row in scoped.values("department_id", "status").annotate(n=Count("id")).order_by()
-    }
+    counts = _cell_counts(scoped, departments)
     limits = {
         (limit.department_id, limit.status): limit.limit
         for limit in WipLimit.objects.filter(department__in=departments)
