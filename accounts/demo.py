@@ -10,7 +10,11 @@ database, and safe to run again.
 
 from __future__ import annotations
 
+import functools
+import itertools
+import operator
 import random
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -22,7 +26,7 @@ from django.utils import timezone
 from accounts.models import AuditEntry, CardState, Channel, Customer, EmptyCause, LoanAccount, Product, State, Tranche
 from accounts.policy import TIERS, RiskTier, Step, activation_due, tranche_amounts
 from accounts.validators import CREDIT_CODE_CHARS, credit_code_check_char
-from portal.bulk import bulk_insert, insert_rows, reserve_ids
+from portal.bulk import bulk_insert, indexes_deferred, insert_rows, reserve_ids
 
 # --- names and places -------------------------------------------------------------------
 
@@ -184,11 +188,19 @@ CORE_BANKING = "core-banking"
 MONITOR = "activation-monitor"
 SEED = "seed_demo"
 NUMBER_PREFIX = "LA"
+BULK_LOAD = 100_000  # from this many accounts at once (and at least as many as there are), index after
 NUMBER_BASE = 1_000_000_000  # the first demo account is LA1000000001 when there is none yet
 
 
+@functools.cache
+def _cumulative(options: tuple[tuple[Any, int], ...]) -> tuple[list[Any], list[int]]:
+    return [value for value, _weight in options], list(itertools.accumulate(weight for _value, weight in options))
+
+
 def _weighted(rng: random.Random, options: tuple[tuple[Any, int], ...]) -> Any:
-    return rng.choices([value for value, _weight in options], weights=[weight for _value, weight in options])[0]
+    """One of the options, by weight (the same draw as ``rng.choices(values, weights)``)."""
+    values, cumulative = _cumulative(options)
+    return rng.choices(values, cum_weights=cumulative)[0]
 
 
 def _hours(rng: random.Random, low: float, high: float) -> timedelta:
@@ -565,67 +577,72 @@ def demo_accounts_create(
         state_weights = (*others, (State.EMPTY, round(total * share / (1 - share))))
     state_weights = states or state_weights
     with transaction.atomic():
-        rng = random.Random(seed + LoanAccount.objects.count())  # noqa: S311 - demo data, reproducible on purpose
+        existing = LoanAccount.objects.count()
+        rng = random.Random(seed + existing)  # noqa: S311 - demo data, reproducible on purpose
         taken_codes = set(Customer.objects.values_list("credit_code", flat=True))
         number = _next_number()
         now = timezone.now()
+        account_values = operator.itemgetter(*ACCOUNT_FIELDS)
         created = 0
-        while created < count:
-            target = min(batch_size, count - created)
-            customers: list[Customer] = []
-            plans: list[tuple[Customer, _AccountPlan]] = []
-            while len(plans) < target:
-                customer = _customer(rng, taken_codes, is_drill)
-                customers.append(customer)
-                first_created = now
-                for _index in range(min(_weighted(rng, ACCOUNTS_PER_CUSTOMER), target - len(plans))):
-                    plan = _account(
-                        rng,
-                        customer.risk_tier,
-                        f"{NUMBER_PREFIX}{number:010d}",
-                        now,
-                        is_drill,
-                        state_weights,
-                        causes or CAUSE_WEIGHTS,
-                    )
-                    number += 1
-                    plans.append((customer, plan))
-                    first_created = min(first_created, plan.fields["created_at"])
-                customer.created_at = first_created - _hours(rng, 1, 20 * 24)
-            bulk_insert(Customer, customers, with_ids=True)
-            # Plain rows, with ids taken now: a million model instances would cost minutes.
-            account_ids = reserve_ids(LoanAccount, len(plans))
-            insert_rows(
-                LoanAccount,
-                ("id", "customer_id", *ACCOUNT_FIELDS),
-                [
-                    (pk, customer.pk, *(plan.fields[name] for name in ACCOUNT_FIELDS))
-                    for pk, (customer, plan) in zip(account_ids, plans, strict=True)
-                ],
-            )
-            insert_rows(
-                Tranche,
-                ("account_id", "sequence", "amount", "status", "released_at"),
-                [
-                    (
-                        pk,
-                        sequence,
-                        amount,
-                        Tranche.Status.RELEASED if sequence == 1 else Tranche.Status.PLANNED,
-                        plan.fields["activated_at"] if sequence == 1 else None,
-                    )
-                    for pk, (_owner, plan) in zip(account_ids, plans, strict=True)
-                    for sequence, amount in enumerate(plan.tranches, start=1)
-                ],
-            )
-            insert_rows(
-                AuditEntry,
-                AUDIT_COLUMNS,
-                [
-                    (pk, action, from_state, to_state, None, actor, None, channel, reason, details, at)
-                    for pk, (_owner, plan) in zip(account_ids, plans, strict=True)
-                    for action, from_state, to_state, at, actor, channel, reason, details in plan.events
-                ],
-            )
-            created += len(plans)
+        # A large load into small tables (the bench's million) builds their indexes once, at the end.
+        large = count >= max(BULK_LOAD, existing)
+        with indexes_deferred(Customer, LoanAccount, Tranche, AuditEntry) if large else nullcontext():
+            while created < count:
+                target = min(batch_size, count - created)
+                customers: list[Customer] = []
+                plans: list[tuple[Customer, _AccountPlan]] = []
+                while len(plans) < target:
+                    customer = _customer(rng, taken_codes, is_drill)
+                    customers.append(customer)
+                    first_created = now
+                    for _index in range(min(_weighted(rng, ACCOUNTS_PER_CUSTOMER), target - len(plans))):
+                        plan = _account(
+                            rng,
+                            customer.risk_tier,
+                            f"{NUMBER_PREFIX}{number:010d}",
+                            now,
+                            is_drill,
+                            state_weights,
+                            causes or CAUSE_WEIGHTS,
+                        )
+                        number += 1
+                        plans.append((customer, plan))
+                        first_created = min(first_created, plan.fields["created_at"])
+                    customer.created_at = first_created - _hours(rng, 1, 20 * 24)
+                bulk_insert(Customer, customers, with_ids=True)
+                # Plain rows, with ids taken now: a million model instances would cost minutes.
+                account_ids = reserve_ids(LoanAccount, len(plans))
+                insert_rows(
+                    LoanAccount,
+                    ("id", "customer_id", *ACCOUNT_FIELDS),
+                    [
+                        (pk, customer.pk, *account_values(plan.fields))
+                        for pk, (customer, plan) in zip(account_ids, plans, strict=True)
+                    ],
+                )
+                insert_rows(
+                    Tranche,
+                    ("account_id", "sequence", "amount", "status", "released_at"),
+                    [
+                        (
+                            pk,
+                            sequence,
+                            amount,
+                            Tranche.Status.RELEASED if sequence == 1 else Tranche.Status.PLANNED,
+                            plan.fields["activated_at"] if sequence == 1 else None,
+                        )
+                        for pk, (_owner, plan) in zip(account_ids, plans, strict=True)
+                        for sequence, amount in enumerate(plan.tranches, start=1)
+                    ],
+                )
+                insert_rows(
+                    AuditEntry,
+                    AUDIT_COLUMNS,
+                    [
+                        (pk, action, from_state, to_state, None, actor, None, channel, reason, details, at)
+                        for pk, (_owner, plan) in zip(account_ids, plans, strict=True)
+                        for action, from_state, to_state, at, actor, channel, reason, details in plan.events
+                    ],
+                )
+                created += len(plans)
     return created

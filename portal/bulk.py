@@ -11,7 +11,8 @@ point at them.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -124,3 +125,60 @@ def bulk_save_fields(objs: Sequence[models.Model], fields: Sequence[str]) -> Non
             f"AS v ({', '.join(names)}) WHERE {table}.{names[0]} = v.{names[0]}",
             params,
         )
+
+
+# What a bulk load drops and builds again: a table's foreign keys (checked row by row at commit
+# otherwise), its unique constraints that no foreign key relies on, and its plain indexes. The
+# primary key and the CHECK constraints stay: they check each row as it comes in, cheaply.
+_DEFERRABLE = """
+SELECT 'constraint', conname, pg_get_constraintdef(c.oid)
+  FROM pg_constraint c
+ WHERE c.conrelid = %(table)s::regclass
+   AND (c.contype = 'f'
+        OR (c.contype = 'u' AND NOT EXISTS (
+              SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' AND f.conindid = c.conindid)))
+UNION ALL
+SELECT 'index', i.relname, pg_get_indexdef(i.oid)
+  FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+ WHERE x.indrelid = %(table)s::regclass
+   AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+"""
+
+
+@contextmanager
+def indexes_deferred(*models_: type[models.Model]) -> Iterator[None]:
+    """Load many rows into these tables with their indexes and foreign keys built afterwards.
+
+    On PostgreSQL, inside the caller's transaction: the plain indexes, the unique constraints no
+    foreign key relies on and the foreign keys of the tables are dropped, and made again (each
+    index sorted once, each key checked in one pass) when the block ends; if the block fails,
+    the transaction rolls the drops back with everything else. What ``pg_restore`` does, for
+    the same reason: a million rows go in several times faster. Elsewhere it does nothing.
+    """
+    connection = connections[DEFAULT_DB_ALIAS]
+    if connection.vendor != "postgresql":
+        yield
+        return
+    if not connection.in_atomic_block:
+        raise RuntimeError("indexes_deferred must run inside a transaction, so that a failure restores them.")
+    quote = connection.ops.quote_name
+    dropped: list[tuple[str, str, str, str]] = []
+    with connection.cursor() as cursor:
+        for model in models_:
+            table = model._meta.db_table
+            cursor.execute(_DEFERRABLE, {"table": table})
+            dropped += [(table, kind, name, definition) for kind, name, definition in cursor.fetchall()]
+        for table, kind, name, _definition in dropped:
+            if kind == "constraint":
+                cursor.execute(f"ALTER TABLE {quote(table)} DROP CONSTRAINT {quote(name)}")
+            else:
+                cursor.execute(f"DROP INDEX {quote(name)}")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        # Indexes and unique constraints first, then the foreign keys (checked in one pass each).
+        for table, kind, name, definition in sorted(dropped, key=lambda item: item[3].startswith("FOREIGN KEY")):
+            if kind == "constraint":
+                cursor.execute(f"ALTER TABLE {quote(table)} ADD CONSTRAINT {quote(name)} {definition}")
+            else:
+                cursor.execute(definition)
