@@ -298,12 +298,13 @@ class Case(ConcurrentTransitionMixin, models.Model):
             ),
         ]
         indexes = [
-            # The board's cells: their first cards in card order, and their counts from the index
-            # alone (resolved_at is there for the "resolved" column's last week). Drill cases
-            # included, as the board shows them during a drill.
+            # The board's cells (real cases; drill cases are few and scanned): their first cards in
+            # card order, and their counts from the index alone (resolved_at is there for the
+            # "resolved" column's last week).
             models.Index(
                 fields=["department", "status", "priority", "resolve_due_at", "id", "resolved_at"],
                 name="case_board_cards",
+                condition=Q(is_drill=False),
             ),
             models.Index(fields=["assignee", "status"], name="case_assignee"),
             models.Index(fields=["status", "resolve_due_at"], name="case_due"),
