@@ -6,14 +6,14 @@ the board shows over a hundred cards, and a template per card cost more than the
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django import template
 from django.utils import formats
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince, timeuntil
-from django.utils.timezone import template_localtime
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
 from accounts.templatetags.account_badges import core_waiting_badge
@@ -24,8 +24,8 @@ register = template.Library()
 WARN_BELOW = timedelta(hours=1)
 
 
-def _when(value: object) -> str:
-    return str(formats.localize(template_localtime(value)))
+def _when(value: datetime) -> str:
+    return str(formats.localize(localtime(value)))
 
 
 @register.simple_tag
