@@ -75,8 +75,11 @@ def main() -> int:
             "Account page: one account by number", LoanAccount.objects.select_related("customer").filter(number=middle)
         ),
         explain(
-            "Case board: the counts of every cell",
-            scoped.values("department_id", "status").annotate(n=Count("id")).order_by(),
+            "Case board: the count of one cell (one part of the UNION ALL of every cell's count)",
+            scoped.filter(department_id="service", status="new")
+            .values("department_id", "status")
+            .annotate(n=Count("*"))
+            .order_by(),
         ),
         explain(
             "Case board: the first cards of one cell (one part of the UNION ALL)",
