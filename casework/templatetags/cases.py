@@ -6,14 +6,14 @@ the board shows over a hundred cards, and a template per card cost more than the
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django import template
 from django.utils import formats
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince, timeuntil
-from django.utils.timezone import template_localtime
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
 from accounts.templatetags.account_badges import core_waiting_badge
@@ -24,8 +24,8 @@ register = template.Library()
 WARN_BELOW = timedelta(hours=1)
 
 
-def _when(value: object) -> str:
-    return str(formats.localize(template_localtime(value)))
+def _when(value: datetime) -> str:
+    return str(formats.localize(localtime(value)))
 
 
 @register.simple_tag
@@ -62,14 +62,18 @@ def sla_badge(case: Case) -> SafeString:
 def case_card(case: Case, may_assign: bool) -> SafeString:
     """One card of the board: account, priority, customer, cause and age, SLA, assignee.
 
-    ``may_assign`` adds the tick box of the board's bulk-assign form.
+    ``may_assign`` adds the tick box of the board's bulk-assign form, with the case's version as
+    the lead sees it (an assignment refuses a case someone changed since).
     """
     pick = SafeString()
     if may_assign and case.is_open:
         pick = format_html(
             '<label class="pick"><input type="checkbox" name="cases" value="{}" form="bulk-assign">'
+            '<input type="hidden" name="version_{}" value="{}" form="bulk-assign">'
             '<span class="visually-hidden">{}</span></label>',
             case.pk,
+            case.pk,
+            case.version,
             _("Select case %(id)s") % {"id": case.pk},
         )
     drill = format_html(' <span class="badge badge-drill">{}</span>', _("drill")) if case.is_drill else ""
