@@ -20,6 +20,7 @@ from accounts.policy import Step
 from accounts.services import AccountActionError
 from accounts.verification import LinkInvalid, activation_progress, code_verify, link_from_token, password_set
 from portal.masking import mask_mobile
+from portal.text import TextField
 
 
 class CodeForm(forms.Form):
@@ -35,11 +36,13 @@ class CodeForm(forms.Form):
 
 
 class PasswordForm(forms.Form):
-    password = forms.CharField(
-        label=_("New password"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    password = TextField(
+        label=_("New password"), max_length=128, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
     )
-    password2 = forms.CharField(
-        label=_("The same password again"), widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
+    password2 = TextField(
+        label=_("The same password again"),
+        max_length=128,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
 

@@ -21,6 +21,7 @@ from accounts.models import (
 )
 from accounts.policy import MANUAL_TRANSITIONS
 from accounts.services import AccountActionError, Actor, account_decide
+from portal.text import TextField
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -45,7 +46,9 @@ class CustomerAdmin(admin.ModelAdmin):
 
 
 class AdminReasonForm(forms.Form):
-    reason = forms.CharField(label="Reason (goes into the audit trail)", widget=forms.Textarea(attrs={"rows": 3}))
+    reason = TextField(
+        label="Reason (goes into the audit trail)", max_length=1000, widget=forms.Textarea(attrs={"rows": 3})
+    )
 
 
 class TrancheInline(admin.TabularInline):

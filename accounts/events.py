@@ -17,7 +17,6 @@ policy then issues the card at once (low and medium risk) or leaves it to a cred
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -40,11 +39,11 @@ from accounts.services import (
     account_transition,
 )
 from portal.actors import Actor
+from portal.text import control_character
 
 MAX_BODY = 1_048_576
 CORE_WEBHOOK = Actor.system("core banking", Channel.WEBHOOK)
 RISK_POLICY = Actor.system("risk policy", Channel.WEBHOOK)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 APPLIED, NO_CHANGE, CASE_OPENED = "applied", "no_change", "case_opened"
 
 
@@ -72,9 +71,13 @@ class Receipt:
 
 
 def _control_characters(value: Any, path: str = "") -> str | None:
-    """The first field (as a path) holding a control character, e.g. a NUL PostgreSQL cannot store."""
+    """What is wrong with the first field (named by its path) holding a control character, e.g. a NUL."""
     if isinstance(value, str):
-        return path or "the body" if _CONTROL.search(value) else None
+        character = control_character(value)
+        if character is None:
+            return None
+        where, what = path or "the body", f"{character[1]} at position {character[0]}"
+        return f"{where}: control characters (such as NUL) are not allowed ({what})"
     if isinstance(value, dict):
         for key, item in value.items():
             found = _control_characters(str(key), path) or _control_characters(item, f"{path}/{key}".lstrip("/"))
@@ -94,7 +97,7 @@ def event_check(payload: Any) -> dict[str, Any]:
         raise EventError(400, "INVALID_REQUEST", "The body must be a JSON object (one event).")
     where = _control_characters(payload)
     if where:
-        raise EventError(400, "INVALID_REQUEST", f"{where}: control characters (such as NUL) are not allowed.")
+        raise EventError(400, "INVALID_REQUEST", f"{where}.")
     event_type = payload.get("type")
     schema = event_schema_name(event_type) if isinstance(event_type, str) else None
     if schema is None:

@@ -3,11 +3,13 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from portal.text import TextField
+
 
 class AccountActionForm(forms.Form):
     """Every action on an account carries a reason and the version the user was looking at."""
 
-    reason = forms.CharField(
+    reason = TextField(
         label=_("Reason"),
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 2}),
@@ -17,7 +19,7 @@ class AccountActionForm(forms.Form):
 
 
 class DecisionForm(forms.Form):
-    note = forms.CharField(label=_("Note"), max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    note = TextField(label=_("Note"), max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class ImportForm(forms.Form):

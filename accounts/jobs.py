@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from accounts.credit_review import credit_review_run
 from accounts.delivery import commands_deliver, commands_sweep
+from accounts.imports import import_run, imports_requeue
 from accounts.models import ReconciliationRun
 from accounts.monitor import monitor_scan
-from accounts.notify import pre_notify, reminders_send
+from accounts.notify import notifications_requeue, pre_notify, reminders_send
 from accounts.notify import send_notification as notification_send
 from accounts.reconcile import reconcile
 from portal.heartbeat import heartbeat
@@ -59,6 +60,19 @@ def pre_notify_account(account_id: int) -> int:
 
 def send_notification(notification_id: int) -> str:
     return notification_send(notification_id)
+
+
+def requeue_notifications() -> dict[str, int]:
+    """Every minute: queue again the customer messages and the import runs whose job was lost."""
+    with heartbeat("requeue_notifications") as counts:
+        counts.update(notifications_requeue())
+        counts.update({f"imports_{name}": count for name, count in imports_requeue().items()})
+    return counts
+
+
+def run_import(import_id: int) -> str:
+    """An uploaded CSV file: checked, then imported (all rows or none)."""
+    return import_run(import_id)
 
 
 def send_reminders() -> dict[str, int]:

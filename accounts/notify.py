@@ -1,7 +1,9 @@
 """Messages to customers: the pre-notification with the activation link, reminders, codes.
 
-Every message is a ``Notification`` row first (the log on the account page), then an RQ job
-sends it, with retries; after the last failed try the row says ``failed`` and why.
+Every message is a ``Notification`` row first, written in the transaction of the decision that
+causes it (the log on the account page), then an RQ job sends it, with retries; after the last
+failed try the row says ``failed`` and why. A message whose job was lost (Redis down at the
+commit, a worker killed while sending) is queued again by the sweeper, every minute.
 Verification codes are sent at once, never queued: their log row keeps a masked text.
 """
 
@@ -13,7 +15,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -24,7 +26,7 @@ from accounts.policy import TIERS, Step
 from accounts.services import AccountActionError
 from accounts.sms import SmsError, SmsMessage, get_sms_backend
 from accounts.verification import code_issue, link_create
-from portal.queueing import enqueue_on_commit
+from portal.queueing import enqueue_now, enqueue_on_commit
 
 log = logging.getLogger(__name__)
 REMINDER_DAYS = (1, 3, 7)
@@ -62,12 +64,17 @@ def _queue(
         return None  # already sent (or being sent) once: never twice
     if account.is_drill:
         return notification
-    enqueue_on_commit(
-        "accounts.jobs.send_notification",
-        notification.pk,
-        retry=Retry(max=len(settings.NOTIFICATION_RETRY_INTERVALS), interval=settings.NOTIFICATION_RETRY_INTERVALS),
-    )
+    # With Redis down, the message waits for the sweeper (``notifications_requeue``).
+    enqueue_on_commit(*_send_job(notification.pk), retry=_retry())
     return notification
+
+
+def _send_job(notification_id: int) -> tuple[str, int]:
+    return "accounts.jobs.send_notification", notification_id
+
+
+def _retry() -> Retry:
+    return Retry(max=len(settings.NOTIFICATION_RETRY_INTERVALS), interval=settings.NOTIFICATION_RETRY_INTERVALS)
 
 
 def _link_messages(account: LoanAccount, template: str, dedupe_key: str | None) -> list[Notification]:
@@ -190,13 +197,19 @@ def reminders_send(now: datetime | None = None) -> int:
 
 
 def send_notification(notification_id: int) -> str:
-    """Hand one message to its backend; RQ retries on failure, the last failure is logged."""
-    notification = Notification.objects.filter(pk=notification_id).first()
-    if notification is None or notification.status == Notification.Status.SENT:
+    """Hand one message to its backend, once; RQ retries on failure, the last failure is logged.
+
+    The job first claims the message (queued → being sent, in one statement): a second job for
+    the same message, queued again by the sweeper, finds it claimed or sent and does nothing.
+    """
+    claimed = Notification.objects.filter(pk=notification_id, status=Notification.Status.QUEUED).update(
+        status=Notification.Status.SENDING, claimed_at=timezone.now(), attempts=F("attempts") + 1
+    )
+    if not claimed:
         return "nothing to do"
+    notification = Notification.objects.get(pk=notification_id)
     job = get_current_job()
     last_try = job is None or not job.retries_left
-    Notification.objects.filter(pk=notification_id).update(attempts=notification.attempts + 1)
     try:
         if notification.medium == Notification.Medium.SMS:
             get_sms_backend().send(SmsMessage(to=notification.recipient, text=notification.body))
@@ -215,3 +228,34 @@ def send_notification(notification_id: int) -> str:
         status=Notification.Status.SENT, sent_at=timezone.now(), error=""
     )
     return "sent"
+
+
+def notifications_requeue(*, now: datetime | None = None, limit: int = 500) -> dict[str, int]:
+    """Queue delivery again for messages whose job was lost; return how many, by reason.
+
+    A message is written down with the decision that causes it and its job queued after the
+    commit; when Redis was down then, or the worker died while sending, no job is left. Such a
+    message is: queued and never tried for ``NOTIFICATION_LOST_AFTER`` seconds; queued after a
+    failure for longer than the last retry interval (the retry was lost); or claimed by a job
+    that has not finished for ``NOTIFICATION_LOST_AFTER`` seconds (sent again: at least once).
+    """
+    now = now or timezone.now()
+    lost_after = timedelta(seconds=settings.NOTIFICATION_LOST_AFTER)
+    retry_lost_after = timedelta(seconds=max(settings.NOTIFICATION_RETRY_INTERVALS, default=0)) + lost_after
+    unsent = Notification.objects.filter(status__in=(Notification.Status.QUEUED, Notification.Status.SENDING))
+    reasons = {
+        "never_tried": Q(status=Notification.Status.QUEUED, attempts=0, created_at__lt=now - lost_after),
+        "retry_lost": Q(status=Notification.Status.QUEUED, attempts__gt=0, claimed_at__lt=now - retry_lost_after),
+        "sender_died": Q(status=Notification.Status.SENDING, claimed_at__lt=now - lost_after),
+    }
+    counts = {}
+    for reason, condition in reasons.items():
+        ids = list(unsent.filter(condition).order_by("created_at").values_list("pk", flat=True)[:limit])
+        if reason == "sender_died":
+            Notification.objects.filter(pk__in=ids, status=Notification.Status.SENDING).update(
+                status=Notification.Status.QUEUED
+            )
+        for notification_id in ids:
+            enqueue_now(*_send_job(notification_id), retry=_retry())
+        counts[reason] = len(ids)
+    return counts

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import itertools
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,6 +21,7 @@ from accounts.models import (
     ApprovalRequest,
     AuditEntry,
     CoreCommand,
+    ImportRun,
     LoanAccount,
     Notification,
     ReconciliationRun,
@@ -221,3 +225,22 @@ def last_reconciliations() -> list[ReconciliationRun]:
         newest = ReconciliationRun.objects.filter(mode=mode).order_by("-started_at", "-pk").values("pk")[:1]
         latest |= Q(pk=Subquery(newest))
     return list(ReconciliationRun.objects.filter(latest).order_by("mode"))
+
+
+def import_runs(limit: int = 10) -> QuerySet[ImportRun]:
+    """The latest import runs, without their files, for the upload page."""
+    return ImportRun.objects.defer("content", "errors_csv").select_related("created_by")[:limit]
+
+
+def import_run(pk: int) -> ImportRun:
+    run = ImportRun.objects.defer("content").select_related("created_by").filter(pk=pk).first()
+    if run is None:
+        raise Http404(_("There is no such import."))
+    return run
+
+
+def import_errors(run: ImportRun, limit: int = 200) -> list[tuple[str, str]]:
+    """The first ``limit`` problems of a refused run, (line, reason); the report has them all."""
+    rows = csv.reader(io.StringIO(run.errors_csv))
+    next(rows, None)  # the header
+    return [(line, problem) for line, problem in itertools.islice(rows, limit)]

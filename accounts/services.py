@@ -286,9 +286,10 @@ def account_transition(
     if transition_name not in TRANSITIONS:
         raise AccountActionError(_("There is no action called “%(name)s”.") % {"name": transition_name})
     account = _lock(account_id)
+    # Permission before concurrency: someone who may not do this is told so, whoever changed the account.
+    _check_permission(account, transition_name, actor, reason, four_eyes_checked)
     _check_version(account, expected_version)
     method = getattr(account, transition_name)
-    _check_permission(account, transition_name, actor, reason, four_eyes_checked)
     if not can_proceed(method):
         raise AccountActionError(_describe_refusal(account, transition_name))
     if transition_name in CONFIRMED_BY_CORE and not core_confirmation:
@@ -374,8 +375,8 @@ def account_decide(
     asks_core = False
     if transition_name in CONFIRMED_BY_CORE:
         account = _lock(account_id)
-        _check_version(account, expected_version)
         _check_permission(account, transition_name, actor, reason, four_eyes_checked)
+        _check_version(account, expected_version)
         if not can_proceed(getattr(account, transition_name)):
             raise AccountActionError(_describe_refusal(account, transition_name))
         pending = pending_kinds(account)
@@ -536,6 +537,9 @@ def account_step_record(
     The credit review is a credit officer's decision; the other steps are the customer's and
     arrive from the activation page or core banking. Recording a step twice keeps the first.
     """
+    user = actor.user
+    if step == Step.CREDIT_REVIEW and (user is None or not user.has_perm("accounts.review_credit")):
+        raise PermissionDenied(_("Only a credit officer can approve the credit review."))
     account = _lock(account_id)
     _check_version(account, expected_version)
     if account.state in (State.ACTIVE, State.CLOSED, State.APPROVED):
@@ -549,9 +553,6 @@ def account_step_record(
     elif step == Step.PASSWORD:
         account.password_set_at = account.password_set_at or when
     elif step == Step.CREDIT_REVIEW:
-        user = actor.user
-        if user is None or not user.has_perm("accounts.review_credit"):
-            raise PermissionDenied(_("Only a credit officer can approve the credit review."))
         if account.tier != RiskTier.HIGH:
             raise AccountActionError(_("Only high-risk accounts need a credit review."))
         if not account.credit_reviewed_at:

@@ -26,7 +26,8 @@ from accounts.credit_review import proposal_decide
 from accounts.events import MAX_BODY, EventError, core_event_apply
 from accounts.filters import AccountFilter
 from accounts.forms import AccountActionForm, DecisionForm, ImportForm
-from accounts.ingest import COLUMNS, accounts_import
+from accounts.imports import import_start
+from accounts.ingest import COLUMNS
 from accounts.models import (
     ApprovalRequest,
     CreditReviewProposal,
@@ -252,18 +253,39 @@ def approval_decide(request: HttpRequest, pk: int, decision: str) -> HttpRespons
 @require_http_methods(["GET", "POST"])
 @permission_required("accounts.import_accounts", raise_exception=True)
 def account_import(request: HttpRequest) -> HttpResponse:
-    report = None
-    if request.method == "POST":
-        form = ImportForm(request.POST, request.FILES)
-        if form.is_valid():
-            report = accounts_import(form.cleaned_data["file"], dry_run=form.cleaned_data["dry_run"])
-            if report.ok:
-                messages.success(request, report.summary())
-            else:
-                messages.error(request, report.summary())
-    else:
-        form = ImportForm()
-    return render(request, "accounts/import.html", {"form": form, "report": report, "columns": COLUMNS})
+    """The upload: the file is kept and checked and imported by a job; its page follows the run."""
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        run = import_start(
+            upload=form.cleaned_data["file"], dry_run=form.cleaned_data["dry_run"], user=staff_user(request)
+        )
+        return redirect(run)
+    context = {"form": form, "columns": COLUMNS, "runs": selectors.import_runs()}
+    return render(request, "accounts/import.html", context)
+
+
+@require_GET
+@permission_required("accounts.import_accounts", raise_exception=True)
+def import_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One run: its progress while it runs (refreshed by htmx), then what it did or which rows are wrong."""
+    run = selectors.import_run(pk)
+    if request.headers.get("HX-Request"):
+        response = render(request, "accounts/import_run.html#progress", {"run": run})
+        if not run.running:
+            response["HX-Refresh"] = "true"  # finished: the whole page, with the rows that are wrong
+        return response
+    errors = selectors.import_errors(run)
+    return render(request, "accounts/import_run.html", {"run": run, "errors": errors, "columns": COLUMNS})
+
+
+@require_GET
+@permission_required("accounts.import_accounts", raise_exception=True)
+def import_errors_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    """The error report of a refused run: every bad row, with its line number and the reason."""
+    run = selectors.import_run(pk)
+    response = HttpResponse(run.errors_csv, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="import-{run.pk}-errors.csv"'
+    return response
 
 
 def _event_error(status: int, code: str, message: str) -> JsonResponse:

@@ -9,6 +9,8 @@ set) it creates the data set if it is missing (``BENCH_ACCOUNTS``, default 1,000
   time p50 and p95 over ``BENCH_REQUESTS`` requests (default 30) of the in-process test client,
   signed in, with ``DEBUG`` off, and the number of SQL queries;
 * one monitor scan over all accounts; anomaly detection;
+* a CSV import of ``BENCH_IMPORT_ROWS`` new customers and accounts (default 50,000), checked
+  (dry run) then imported, in seconds (``bench/imports.py``; the rows are removed afterwards);
 * a reactivation batch of ``BENCH_BATCH`` accounts (default 10,000) through the simulated
   gateway with one and with two real RQ worker processes, in accounts per second;
 * commands delivered per second over HTTP to the reference core-banking service, with one and
@@ -429,6 +431,8 @@ def _table(results: dict[str, Any]) -> str:
         f"monitor scan     {monitor['seconds']} s, {monitor['examined']} examined, {monitor['changed']} changed "
         f"({monitor['waiting_for_activation']:,} accounts waiting for activation)",
         f"anomaly check    {results['anomaly_seconds']} s",
+        f"CSV import       {results['import']['rows']:,} rows ({results['import']['megabytes']} MB): checked in "
+        f"{results['import']['check_seconds']} s (dry run), imported in {results['import']['import_seconds']} s",
         f"reactivation     {batch['accounts']:,} accounts: {batch['per_second_1_worker']}/s with 1 worker, "
         f"{batch['per_second_2_workers']}/s with 2",
     ]
@@ -492,6 +496,10 @@ def main(argv: list[str] | None = None) -> int:
         print("Monitor scan, anomaly detection, reactivation batches…", flush=True)
         results["monitor_scan"] = measure_monitor()
         results["anomaly_seconds"] = measure_anomaly()
+        print("CSV import…", flush=True)
+        from bench.imports import measure_import
+
+        results["import"] = measure_import(_env_int("BENCH_IMPORT_ROWS", 50_000))
         results["reactivation"], worker_rss = measure_reactivation(batch_size)
         print("Core banking over HTTP: commands delivered…", flush=True)
         results["delivery"] = measure_delivery(commands, _child_env())

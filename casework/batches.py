@@ -7,14 +7,16 @@ core holds none, or its activation once every step is done) in the same transact
 item's move to "waiting for core banking"; the delivery job sends it, and the item finishes
 when core answers (``batch_items_settle``): reactivated, waiting for the customer's steps, or
 failed with core's error code. A cancelled batch stops driving at the next micro-batch.
-Chunks re-queue themselves; the periodic ``resume_batches`` job restarts a batch whose chunk
-job was lost and finishes one whose last answer has come.
+Chunks re-queue themselves; a scheduled watch job per batch re-queues a chunk when no item has
+moved for ``WATCH_EVERY`` (a worker killed holding the only chunk job), and the periodic
+``resume_batches`` job does the same for every running batch and finishes answered ones.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
+from datetime import timedelta
 
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
@@ -32,7 +34,7 @@ from casework.models import Case, Incident, ReactivationBatch, ReactivationItem
 from casework.services import incidents_settle
 from portal.actors import Actor
 from portal.bulk import bulk_save_fields
-from portal.queueing import enqueue_on_commit
+from portal.queueing import enqueue_now, enqueue_on_commit
 
 # A chunk is one RQ job: a few seconds of work, so that the cost of a job stays small next to it.
 CHUNK_SIZE = 2000
@@ -41,6 +43,8 @@ CHUNK_SECONDS = 10.0
 # micro-batch cost little per account.
 MICRO_BATCH = 200
 PARALLEL_CHUNKS = 2
+# A running batch is looked at this often by its own scheduled job (``batch_watch``).
+WATCH_EVERY = timedelta(seconds=45)
 BATCH_JOB = Actor.system("reactivation-batch", Channel.JOB)
 
 
@@ -71,7 +75,28 @@ def batch_start(
     ReactivationItem.objects.bulk_create(ReactivationItem(batch=batch, account_id=pk) for pk in ids)
     for _chunk in range(PARALLEL_CHUNKS):
         enqueue_on_commit("casework.jobs.run_batch_chunk", batch.pk)
+    enqueue_on_commit("casework.jobs.watch_batch", batch.pk, len(ids), delay=WATCH_EVERY)
     return batch
+
+
+def batch_watch(batch_id: int, pending_before: int) -> str:
+    """Every ``WATCH_EVERY`` while a batch runs: re-queue its chunk if no item moved since the last look.
+
+    A worker killed while it ran the batch's chunk leaves no job to go on with; the watch is a
+    scheduled job of the workers' own scheduler, so the batch resumes without the periodic
+    keeper (``rqcron``) once another worker runs. Re-queued only when stalled, so that chunk
+    jobs do not multiply while they make progress.
+    """
+    batch = ReactivationBatch.objects.filter(pk=batch_id, status=ReactivationBatch.Status.RUNNING).first()
+    if batch is None:
+        return "stopped"
+    pending = batch.items.filter(status=ReactivationItem.Status.PENDING).count()
+    stalled = pending and pending == pending_before
+    if stalled or not pending:
+        _finish_or_continue(batch_id)
+    if ReactivationBatch.objects.filter(pk=batch_id, status=ReactivationBatch.Status.RUNNING).exists():
+        enqueue_now("casework.jobs.watch_batch", batch_id, pending, delay=WATCH_EVERY)
+    return "resumed" if stalled else "running"
 
 
 @transaction.atomic

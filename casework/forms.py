@@ -7,6 +7,7 @@ from accounts.models import EmptyCause
 from casework.drills import MAX_SIZE
 from casework.models import CaseStudy, Drill
 from portal.models import Department
+from portal.text import TextField
 
 
 class VersionedForm(forms.Form):
@@ -14,11 +15,11 @@ class VersionedForm(forms.Form):
 
 
 class MoveForm(VersionedForm):
-    note = forms.CharField(label=_("Note (optional)"), max_length=2000, required=False)
+    note = TextField(label=_("Note (optional)"), max_length=2000, required=False)
 
 
 class CommentForm(forms.Form):
-    text = forms.CharField(
+    text = TextField(
         label=_("Comment"),
         max_length=5000,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -30,7 +31,7 @@ class HandOffForm(VersionedForm):
     department = forms.ModelChoiceField(
         label=_("To department"), queryset=Department.objects.order_by("code"), empty_label=_("Choose a department")
     )
-    note = forms.CharField(
+    note = TextField(
         label=_("Why"),
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": _("Why it moves: the other team reads this first")}),
@@ -54,6 +55,11 @@ class BulkAssignForm(forms.Form):
     def clean_cases(self) -> list[int]:
         return list(self.cleaned_data["cases"])
 
+    def versions(self) -> dict[int, int]:
+        """The version of each ticked case as the user saw it (``version_<id>``), where the page sent it."""
+        sent = {case_id: self.data.get(f"version_{case_id}", "") for case_id in self.cleaned_data.get("cases", [])}
+        return {case_id: int(value) for case_id, value in sent.items() if str(value).isdigit()}
+
     def full_clean(self) -> None:
         # The case ids come from the board the lead was looking at; the service checks each one.
         if self.is_bound:
@@ -63,13 +69,15 @@ class BulkAssignForm(forms.Form):
 
 
 class IncidentForm(forms.Form):
-    title = forms.CharField(
+    title = TextField(
         label=_("Title"),
         max_length=200,
         help_text=_("What is broken, e.g. “Activation fails on the mobile app channel”."),
     )
     cause = forms.ChoiceField(label=_("Cause"), choices=EmptyCause.choices, initial=EmptyCause.SYSTEM_CONFIG)
-    description = forms.CharField(label=_("What is known"), widget=forms.Textarea(attrs={"rows": 4}), required=False)
+    description = TextField(
+        label=_("What is known"), max_length=5000, widget=forms.Textarea(attrs={"rows": 4}), required=False
+    )
 
 
 class LinkIncidentForm(forms.Form):
@@ -94,7 +102,7 @@ class DrillStartForm(forms.Form):
             "invalid": _("Give the number of accounts as a whole number, e.g. 20."),
         },
     )
-    channel = forms.CharField(
+    channel = TextField(
         label=_("Channel / branch"),
         max_length=60,
         required=False,

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from casework.anomaly import detect_anomalies as detect
-from casework.batches import batch_run_chunk, batches_resume
+from casework.batches import batch_run_chunk, batch_watch, batches_resume
 from casework.models import Case, CaseEvent
 from casework.selectors import overdue_q
 from portal.heartbeat import heartbeat
@@ -48,6 +48,11 @@ def detect_anomalies() -> dict[str, int]:
 def run_batch_chunk(batch_id: int) -> int:
     """One chunk of a reactivation batch."""
     return batch_run_chunk(batch_id)
+
+
+def watch_batch(batch_id: int, pending_before: int) -> str:
+    """Scheduled while a batch runs: resume it if its chunk job was lost (see ``batch_watch``)."""
+    return batch_watch(batch_id, pending_before)
 
 
 def resume_batches() -> dict[str, int]:

@@ -7,7 +7,7 @@ comment and tick the playbook. Every move checks the version the person was look
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django_fsm import can_proceed
+from django_fsm import FSMField, can_proceed
 
 from accounts.models import LoanAccount
 from casework.models import (
@@ -58,6 +58,10 @@ class CaseActionError(Exception):
         self.message = message
 
 
+class CaseUnchanged(CaseActionError):
+    """What was asked is already so: nothing to do, and nothing wrong."""
+
+
 class CaseChanged(CaseActionError):
     def __init__(self, case: Case) -> None:
         last = case.events.order_by("-created_at", "-id").first()
@@ -90,9 +94,21 @@ def _lock(case_id: int, expected_version: int | None = None) -> Case:
         case = Case.objects.select_for_update(of=("self",)).select_related("account").get(pk=case_id)
     except Case.DoesNotExist:
         raise CaseActionError(_("This case does not exist any more.")) from None
+    _check_version(case, expected_version)
+    return case
+
+
+def _check_version(case: Case, expected_version: int | None) -> None:
     if expected_version is not None and case.version != expected_version:
         raise CaseChanged(case)
-    return case
+
+
+def _target(move: str) -> str | None:
+    """The status a move leads to, when it leads to one only (``resolve`` → resolved)."""
+    status = Case._meta.get_field("status")
+    assert isinstance(status, FSMField)
+    targets = {str(transition.target) for transition in status.get_all_transitions(Case) if transition.name == move}
+    return targets.pop() if len(targets) == 1 else None
 
 
 def _save(case: Case) -> None:
@@ -293,8 +309,15 @@ def case_transition(*, case_id: int, name: str, user: User, expected_version: in
     """Move a case through its status machine: start, wait for customer, resume, resolve, close, reopen."""
     if name not in STATUS_MOVES:
         raise CaseActionError(_("There is no status move called “%(name)s”.") % {"name": name})
-    case = _lock(case_id, expected_version)
+    case = _lock(case_id)
     _require_work(user, case)
+    target = _target(name)
+    if target is not None and case.status == target and not can_proceed(getattr(case, name)):
+        raise CaseUnchanged(
+            _("Case #%(id)s is already %(status)s; nothing changed.")
+            % {"id": case.pk, "status": case.get_status_display().lower()}
+        )
+    _check_version(case, expected_version)
     method = getattr(case, name)
     if not can_proceed(method):
         raise CaseActionError(
@@ -318,30 +341,56 @@ def _department_members(department_code: str) -> set[int]:
     )
 
 
+def _taken_by(case: Case) -> str:
+    """“Wang Wei at 14:05”: who took the case, and when (its last assignment)."""
+    last = case.events.filter(kind=CaseEvent.Kind.ASSIGNMENT).order_by("-created_at", "-id").first()
+    who = (case.assignee.get_full_name() or case.assignee.username) if case.assignee else "—"
+    when = date_format(timezone.localtime(last.created_at), "TIME_FORMAT") if last else "—"
+    return _("%(who)s at %(when)s") % {"who": who, "when": when}
+
+
 @transaction.atomic
-def cases_assign(*, case_ids: Sequence[int], assignee: User, by: User) -> list[Case]:
-    """Assign cases to a member of their department; all of them or none.
+def cases_assign(
+    *, case_ids: Sequence[int], assignee: User, by: User, expected_versions: Mapping[int, int] | None = None
+) -> list[Case]:
+    """Assign cases to a member of their department; all of them or none. Returns those that changed.
 
     Leads assign within the departments they lead; anyone may take an unassigned case of
-    their own department for themselves.
+    their own department for themselves. A case already with ``assignee`` is left as it is (no
+    event, no new version); ``expected_versions`` (case id → the version the user saw) refuses
+    the whole assignment when a case changed since, saying who changed it. Permission comes
+    first, then whether the case is still open, then "already so", then the version.
     """
     if not case_ids:
         raise CaseActionError(_("Select at least one case to assign."))
     cases = list(
-        Case.objects.select_for_update(of=("self",)).select_related("account", "department").filter(pk__in=case_ids)
+        Case.objects.select_for_update(of=("self",))
+        .select_related("account", "department", "assignee")
+        .filter(pk__in=case_ids)
+        .order_by("pk")
     )
     if len(cases) != len(set(case_ids)):
         raise CaseActionError(_("Some of the selected cases do not exist any more; reload the board."))
     members: dict[str, set[int]] = {}
+    changing = []
     for case in cases:
-        taking = assignee.pk == by.pk and case.assignee_id is None
-        if not (may_assign(by, case.department_id) or (taking and may_work(by, case.department_id))):
-            raise PermissionDenied(
-                _("You cannot assign case #%(id)s: it belongs to %(department)s.")
-                % {"id": case.pk, "department": case.department}
-            )
+        taking = assignee.pk == by.pk
+        if not may_assign(by, case.department_id):
+            if not (taking and may_work(by, case.department_id)):
+                raise PermissionDenied(
+                    _("You cannot assign case #%(id)s: it belongs to %(department)s.")
+                    % {"id": case.pk, "department": case.department}
+                )
+            if case.assignee_id not in (None, by.pk):
+                raise CaseActionError(
+                    _("Case #%(id)s was already taken by %(taken)s.") % {"id": case.pk, "taken": _taken_by(case)}
+                )
         if not case.is_open:
             raise CaseActionError(_("Case #%(id)s is already %(status)s.") % {"id": case.pk, "status": case.status})
+        if case.assignee_id == assignee.pk:
+            continue  # already so
+        if expected_versions and case.pk in expected_versions and case.version != expected_versions[case.pk]:
+            raise CaseChanged(case)
         if case.department_id not in members:
             members[case.department_id] = _department_members(case.department_id)
         if assignee.pk not in members[case.department_id]:
@@ -349,8 +398,9 @@ def cases_assign(*, case_ids: Sequence[int], assignee: User, by: User) -> list[C
                 _("%(who)s is not in %(department)s, so case #%(id)s cannot go to them. Nothing was assigned.")
                 % {"who": assignee.get_full_name() or assignee.username, "department": case.department, "id": case.pk}
             )
+        changing.append(case)
     actor = Actor.staff(by)
-    for case in cases:
+    for case in changing:
         previous = case.assignee
         case.assignee = assignee
         from_status = case.status
@@ -367,7 +417,7 @@ def cases_assign(*, case_ids: Sequence[int], assignee: User, by: User) -> list[C
         else:
             text = _("Assigned to %(who)s.") % {"who": who}
         _event(case, CaseEvent.Kind.ASSIGNMENT, actor, text, from_status=from_status, to_status=case.status)
-    return cases
+    return changing
 
 
 @transaction.atomic

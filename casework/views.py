@@ -18,7 +18,15 @@ from accounts.policy import may_trigger
 from accounts.selectors import account_actions
 from casework import selectors
 from casework.filters import CaseFilter, CaseListFilter
-from casework.forms import BulkAssignForm, CommentForm, HandOffForm, IncidentForm, LinkIncidentForm, MoveForm
+from casework.forms import (
+    BulkAssignForm,
+    CommentForm,
+    HandOffForm,
+    IncidentForm,
+    LinkIncidentForm,
+    MoveForm,
+    VersionedForm,
+)
 from casework.incidents import incident_create, incident_resolve
 from casework.models import Incident
 from casework.policy import may_assign
@@ -26,6 +34,7 @@ from casework.services import (
     CONTACT_CHANNELS,
     STATUS_MOVES,
     CaseActionError,
+    CaseUnchanged,
     case_checklist_tick,
     case_comment,
     case_contact_record,
@@ -129,7 +138,9 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "comment_form": CommentForm(),
             "handoff_form": HandOffForm(initial={"version": case.version}),
             "incidents": selectors.open_incidents() if can_work else [],
-            "assignees": _assignee_choices(user) if may_assign(user, case.department_id) else [],
+            "assign_form": BulkAssignForm(assignees=_assignee_choices(user), initial={"assignee": case.assignee_id})
+            if may_assign(user, case.department_id)
+            else None,
             "may_take": can_work and case.is_open and case.assignee_id is None,
             "contact_channels": CONTACT_CHANNELS.items(),
         },
@@ -161,6 +172,8 @@ def case_move(request: HttpRequest, pk: int, move: str) -> HttpResponse:
         messages.success(
             request, _("Case #%(id)s is now %(status)s.") % {"id": case.pk, "status": case.get_status_display().lower()}
         )
+    except CaseUnchanged as exc:
+        messages.info(request, exc.message)
     except CaseActionError as exc:
         messages.error(request, exc.message)
     return redirect_back(request, reverse("casework:detail", args=[case_id]))
@@ -169,12 +182,37 @@ def case_move(request: HttpRequest, pk: int, move: str) -> HttpResponse:
 @require_POST
 def case_take(request: HttpRequest, pk: int) -> HttpResponse:
     case_id, user = _work(request, pk)
+    form = VersionedForm(request.POST)
+    version = form.cleaned_data["version"] if form.is_valid() else None
     try:
-        cases_assign(case_ids=[case_id], assignee=user, by=user)
-        messages.success(request, _("The case is yours now."))
+        taken = cases_assign(
+            case_ids=[case_id], assignee=user, by=user, expected_versions={case_id: version} if version else None
+        )
+        messages.success(request, _("The case is yours now.") if taken else _("The case was already yours."))
     except CaseActionError as exc:
         messages.error(request, exc.message)
     return redirect_back(request, reverse("casework:detail", args=[case_id]))
+
+
+def assigned_message(done: int, already: int, assignee: User) -> str:
+    """“3 cases assigned to Wang Wei. 1 was already with Wang Wei: nothing to do.”"""
+    who = assignee.get_full_name() or assignee.username
+    sentences = []
+    if done or not already:
+        sentences.append(
+            ngettext("%(count)d case assigned to %(who)s.", "%(count)d cases assigned to %(who)s.", done)
+            % {"count": done, "who": who}
+        )
+    if already:
+        sentences.append(
+            ngettext(
+                "%(count)d was already with %(who)s: nothing to do.",
+                "%(count)d were already with %(who)s: nothing to do.",
+                already,
+            )
+            % {"count": already, "who": who}
+        )
+    return " ".join(sentences)
 
 
 @require_POST
@@ -189,12 +227,9 @@ def assign(request: HttpRequest) -> HttpResponse:
         return redirect_back(request, reverse("casework:board"))
     assignee = User.objects.get(pk=form.cleaned_data["assignee"])
     try:
-        done = cases_assign(case_ids=form.cleaned_data["cases"], assignee=assignee, by=user)
-        messages.success(
-            request,
-            ngettext("%(count)d case assigned to %(who)s.", "%(count)d cases assigned to %(who)s.", len(done))
-            % {"count": len(done), "who": assignee.get_full_name() or assignee.username},
-        )
+        cases = form.cleaned_data["cases"]
+        done = cases_assign(case_ids=cases, assignee=assignee, by=user, expected_versions=form.versions())
+        messages.success(request, assigned_message(len(done), len(cases) - len(done), assignee))
     except CaseActionError as exc:
         messages.error(request, exc.message)
     return redirect_back(request, reverse("casework:board"))
@@ -208,7 +243,7 @@ def comment(request: HttpRequest, pk: int) -> HttpResponse:
         case_comment(case_id=case_id, user=user, text=form.cleaned_data["text"])
         messages.success(request, _("Comment added."))
     else:
-        messages.error(request, _("Write something before sending the comment."))
+        form_errors_to_messages(request, form)
     return redirect("casework:detail", pk=case_id)
 
 

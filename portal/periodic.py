@@ -43,6 +43,15 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         ),
     ),
     PeriodicJob(
+        "requeue_notifications",
+        "accounts.jobs.requeue_notifications",
+        60,
+        _(
+            "Lost work: queues again the SMS and emails whose delivery job was lost (Redis down when they were "
+            "written, a worker killed while sending), and the CSV imports whose run was lost."
+        ),
+    ),
+    PeriodicJob(
         "reconcile_core",
         "accounts.jobs.reconcile_core",
         5 * 60,

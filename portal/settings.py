@@ -134,6 +134,8 @@ RQ_QUEUES = {
     },
 }
 RQ_SHOW_ADMIN_LINK = True
+# Workers whose work horse and scheduler die with them (portal/worker.py).
+RQ = {"WORKER_CLASS": "portal.worker.DeskWorker"}
 
 # "figures" holds the dashboard's figures, computed once a minute by a periodic job and
 # shared by every web process; the default cache stays in each process's memory.
@@ -207,6 +209,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "activation@desk.example")
 # Where customers reach the activation page (links in SMS and email).
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 NOTIFICATION_RETRY_INTERVALS = [30, 120, 600]
+# A customer message with no delivery job after this many seconds is queued again (the sweeper).
+NOTIFICATION_LOST_AFTER = 120
 
 # --- Authentication ---------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

@@ -1,4 +1,4 @@
-"""The accounts app's models, in four modules; import them from here."""
+"""The accounts app's models, in five modules; import them from here."""
 
 from accounts.models.commands import CoreCommand, ReconciliationRun
 from accounts.models.core import (
@@ -15,6 +15,7 @@ from accounts.models.core import (
     Tranche,
 )
 from accounts.models.customer import ActivationLink, CreditReviewProposal, Notification
+from accounts.models.imports import ImportRun
 
 __all__ = [
     "ActivationLink",
@@ -27,6 +28,7 @@ __all__ = [
     "CreditReviewProposal",
     "Customer",
     "EmptyCause",
+    "ImportRun",
     "LoanAccount",
     "Notification",
     "Product",

@@ -93,6 +93,7 @@ class Notification(models.Model):
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Being sent")
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
         SUPPRESSED = "suppressed", _("Not sent: drill account")
@@ -109,12 +110,20 @@ class Notification(models.Model):
     dedupe_key = models.CharField(max_length=120, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(_("time"), default=timezone.now)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+    # When a delivery job last took the message: the sweeper finds those whose job was lost.
+    claimed_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = _("notification")
         verbose_name_plural = _("notifications")
-        indexes = [models.Index(fields=["account", "-created_at"], name="notification_account_time")]
+        indexes = [
+            models.Index(fields=["account", "-created_at"], name="notification_account_time"),
+            # The sweeper's scan: messages not sent yet, oldest first.
+            models.Index(
+                fields=["created_at"], name="notification_unsent", condition=Q(status__in=["queued", "sending"])
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_medium_display()} {self.template} → {self.account}"

@@ -62,14 +62,18 @@ def sla_badge(case: Case) -> SafeString:
 def case_card(case: Case, may_assign: bool) -> SafeString:
     """One card of the board: account, priority, customer, cause and age, SLA, assignee.
 
-    ``may_assign`` adds the tick box of the board's bulk-assign form.
+    ``may_assign`` adds the tick box of the board's bulk-assign form, with the case's version as
+    the lead sees it (an assignment refuses a case someone changed since).
     """
     pick = SafeString()
     if may_assign and case.is_open:
         pick = format_html(
             '<label class="pick"><input type="checkbox" name="cases" value="{}" form="bulk-assign">'
+            '<input type="hidden" name="version_{}" value="{}" form="bulk-assign">'
             '<span class="visually-hidden">{}</span></label>',
             case.pk,
+            case.pk,
+            case.version,
             _("Select case %(id)s") % {"id": case.pk},
         )
     drill = format_html(' <span class="badge badge-drill">{}</span>', _("drill")) if case.is_drill else ""

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 from io import StringIO
 
+import django_rq
 import pytest
+import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
+from rq import SimpleWorker
 
+from accounts.imports import import_run
 from accounts.ingest import COLUMNS, accounts_import
-from accounts.models import Customer, LoanAccount, State
+from accounts.models import Customer, ImportRun, LoanAccount, State
 from tests.factories import credit_code, make_account
 
 pytestmark = pytest.mark.django_db
@@ -121,18 +127,116 @@ def test_the_command_imports_and_fails_on_bad_rows(tmp_path) -> None:
     assert LoanAccount.objects.count() == 1
 
 
-def test_the_upload_page_is_for_credit_officers(client: Client, credit, service) -> None:
+def work(capture) -> None:
+    """A real RQ worker on the real Redis, until the queue is empty."""
+    queue = django_rq.get_queue("default")
+    for _ in range(4):
+        with capture(execute=True):
+            SimpleWorker([queue], connection=queue.connection).work(burst=True)
+        if not queue.count:
+            return
+
+
+def upload(client: Client, content: bytes, capture, **data: object) -> str:
+    """Upload a file, let the worker run it, and return the run's page."""
+    with capture(execute=True):
+        response = client.post(
+            reverse("accounts:import"), {"file": SimpleUploadedFile("accounts.csv", content, "text/csv"), **data}
+        )
+    assert response.status_code == 302, response.content.decode()[:500]
+    work(capture)
+    return client.get(response["Location"]).content.decode()
+
+
+def test_the_upload_page_is_for_credit_officers(
+    client: Client, credit, service, django_capture_on_commit_callbacks
+) -> None:
     client.force_login(service)
     assert client.get(reverse("accounts:import")).status_code == 403
     client.force_login(credit)
-    upload = SimpleUploadedFile("accounts.csv", csv_text([row(1), row(2, product="yacht")]).encode(), "text/csv")
-    response = client.post(reverse("accounts:import"), {"file": upload})
-    page = response.content.decode()
-    assert "Nothing was imported" in page
+    page = upload(client, csv_text([row(1), row(2, product="yacht")]).encode(), django_capture_on_commit_callbacks)
+    assert "Nothing imported: the file has errors" in page
+    assert "1 of 2 rows have errors; nothing was imported." in page
     assert "product: Select a valid choice." in page
     assert not LoanAccount.objects.exists()
+    run = ImportRun.objects.get()
+    report = client.get(reverse("accounts:import_errors", args=[run.pk]))
+    assert report["Content-Disposition"] == f'attachment; filename="import-{run.pk}-errors.csv"'
+    assert list(csv.reader(io.StringIO(report.content.decode()))) == [
+        ["line", "problem"],
+        ["3", "product: Select a valid choice. yacht is not one of the available choices."],
+    ]
 
-    upload = SimpleUploadedFile("accounts.csv", csv_text([row(1)]).encode(), "text/csv")
-    response = client.post(reverse("accounts:import"), {"file": upload}, follow=True)
-    assert "1 accounts created" in response.content.decode()
+    page = upload(client, csv_text([row(1)]).encode(), django_capture_on_commit_callbacks)
+    assert "1 rows: 1 customers created, 0 updated; 1 accounts created, 0 updated." in page
     assert LoanAccount.objects.count() == 1
+
+
+def test_the_run_page_follows_the_job_and_reloads_when_it_is_done(
+    client: Client, credit, django_capture_on_commit_callbacks
+) -> None:
+    client.force_login(credit)
+    response = client.post(
+        reverse("accounts:import"), {"file": SimpleUploadedFile("a.csv", csv_text([row(1)]).encode())}
+    )  # the job is queued after the commit, which this test has not run yet
+    progress = client.get(response["Location"], headers={"HX-Request": "true"})
+    assert "Waiting for a worker to take the file." in progress.content.decode()
+    assert 'hx-trigger="every 2s"' in progress.content.decode() and "HX-Refresh" not in progress
+    import_run(ImportRun.objects.get().pk)
+    done = client.get(response["Location"], headers={"HX-Request": "true"})
+    assert done["HX-Refresh"] == "true" and 'hx-trigger="every 2s"' not in done.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "The submitted file is empty."),
+        ("account_number\n".encode("utf-16"), "Nothing was imported: The file is not UTF-8 text."),
+        (b"account_number,credit_code\nLA1,x\n", "Nothing was imported: The header row lacks the column(s)"),
+        (csv_text([]).encode(), "Nothing was imported: The file has a header row but no data rows."),
+    ],
+)
+def test_a_file_that_cannot_be_read_says_why_without_a_line_zero(
+    client: Client, credit, django_capture_on_commit_callbacks, content: bytes, message: str
+) -> None:
+    client.force_login(credit)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("accounts:import"), {"file": SimpleUploadedFile("a.csv", content)}, follow=True)
+    work(django_capture_on_commit_callbacks)
+    page = (
+        client.get(response.redirect_chain[-1][0]).content.decode()
+        if response.redirect_chain
+        else (response.content.decode())
+    )
+    assert message in page
+    assert "of 0 rows" not in page and ">0</td>" not in page
+    assert not LoanAccount.objects.exists()
+
+
+def test_control_characters_and_overlong_text_are_row_errors(django_capture_on_commit_callbacks) -> None:
+    report = accounts_import(
+        io.StringIO(csv_text([row(1, customer_name="Evil\x00 Co"), row(2, channel="x" * 61), row(3)]))
+    )
+    messages = {error.line: error.message for error in report.errors}
+    assert messages[2].startswith("customer_name: This text contains a control character (U+0000 NUL) at position 5")
+    assert messages[3] == "channel: This text is 61 characters long; at most 60 are accepted: shorten it."
+    assert not LoanAccount.objects.exists()
+
+
+def test_an_upload_while_redis_was_down_is_run_by_the_sweeper(
+    client: Client, credit, settings, django_capture_on_commit_callbacks
+) -> None:
+    working = (settings.REDIS_URL, settings.RQ_QUEUES)
+    gone = "unix:///nonexistent/redis.sock"
+    settings.REDIS_URL, settings.RQ_QUEUES = gone, {"default": {**settings.RQ_QUEUES["default"], "URL": gone}}
+    client.force_login(credit)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(reverse("accounts:import"), {"file": SimpleUploadedFile("a.csv", csv_text([row(1)]).encode())})
+    assert ImportRun.objects.get().status == "queued"
+    settings.REDIS_URL, settings.RQ_QUEUES = working
+    with time_machine.travel(timezone.now() + timedelta(minutes=3)):
+        with django_capture_on_commit_callbacks(execute=True):
+            django_rq.get_queue("default").enqueue("accounts.jobs.requeue_notifications")
+        work(django_capture_on_commit_callbacks)
+    assert ImportRun.objects.get().status == "done" and LoanAccount.objects.count() == 1
+    assert import_run(ImportRun.objects.get().pk) == "nothing to do"  # a second job for it changes nothing

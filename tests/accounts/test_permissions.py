@@ -108,6 +108,27 @@ class TestTheActionView:
         assert client.post(self.url(account), {"reason": "x", "version": account.version}).status_code == 403
         assert LoanAccount.objects.get(pk=account.pk).state == State.ACTIVE
 
+    @pytest.mark.parametrize("action", ["hold", "release_hold", "activate"])
+    def test_permission_comes_before_the_stale_copy_check(self, client: Client, service, action: str) -> None:
+        """Someone who may not act is told so, not who changed the account since they loaded it."""
+        state, cause = START[action]
+        account = make_account(state, cause)
+        LoanAccount.objects.filter(pk=account.pk).update(version=account.version + 3)
+        client.force_login(service)
+        response = client.post(self.url(account, action), {"reason": "x", "version": account.version})
+        assert response.status_code == 403
+        assert LoanAccount.objects.get(pk=account.pk).state == state
+
+    def test_the_credit_review_refuses_others_before_the_stale_copy_check(self, client: Client, service) -> None:
+        account = make_account(State.VERIFYING, tier="high")
+        LoanAccount.objects.filter(pk=account.pk).update(version=account.version + 3)
+        client.force_login(service)
+        response = client.post(
+            reverse("accounts:credit_review", args=[account.number]), {"reason": "x", "version": account.version}
+        )
+        assert response.status_code == 403
+        assert LoanAccount.objects.get(pk=account.pk).credit_reviewed_at is None
+
     def test_it_explains_a_missing_reason_and_changes_nothing(self, client: Client, credit) -> None:
         account = make_account(State.ACTIVE)
         client.force_login(credit)

@@ -17,7 +17,7 @@ from rq import SimpleWorker
 from accounts import sms
 from accounts.delivery import commands_deliver
 from accounts.models import ActivationLink, CoreCommand, EmptyCause, LoanAccount, Notification, State
-from accounts.notify import reminders_send
+from accounts.notify import activation_resend, reminders_send
 from accounts.services import AccountActionError, account_transition
 from accounts.verification import (
     CODES_PER_DAY,
@@ -284,3 +284,55 @@ def test_a_code_that_cannot_be_sent_is_logged_failed_and_said(client: Client, se
     assert "We could not send the SMS just now" in response.content.decode()
     failed = Notification.objects.get(template="code")
     assert (failed.status, failed.attempts) == ("failed", 3)
+
+
+def test_a_message_written_while_redis_was_down_goes_out_once_it_is_back(
+    settings, django_capture_on_commit_callbacks
+) -> None:
+    """The message is written with the decision; its job is lost with Redis; the sweeper sends it."""
+    working = (settings.REDIS_URL, settings.RQ_QUEUES)
+    gone = "unix:///nonexistent/redis.sock"
+    settings.REDIS_URL, settings.RQ_QUEUES = gone, {"default": {**settings.RQ_QUEUES["default"], "URL": gone}}
+    account = make_account(State.ISSUED, tier="medium")
+    with django_capture_on_commit_callbacks(execute=True):
+        activation_resend(account_id=account.pk)  # a service agent sends the activation message again
+    run_worker_offline = Notification.objects.filter(account=account)
+    assert set(run_worker_offline.values_list("medium", "status", "attempts")) == {
+        ("sms", "queued", 0),
+        ("email", "queued", 0),
+    }
+
+    settings.REDIS_URL, settings.RQ_QUEUES = working
+    run_worker(django_capture_on_commit_callbacks)  # Redis is back: nothing in the queue knows of the messages
+    assert not sms.outbox
+    queue = django_rq.get_queue("default")
+    with time_machine.travel(timezone.now() + timedelta(minutes=3)):
+        with django_capture_on_commit_callbacks(execute=True):
+            queue.enqueue("accounts.jobs.requeue_notifications")
+        run_worker(django_capture_on_commit_callbacks)
+        with django_capture_on_commit_callbacks(execute=True):
+            queue.enqueue("accounts.jobs.requeue_notifications")  # again: nothing twice
+            queue.enqueue("accounts.jobs.send_notification", run_worker_offline[0].pk)
+        run_worker(django_capture_on_commit_callbacks)
+    assert [m.to for m in sms.outbox] == [account.customer.contact_mobile]
+    assert len(mail.outbox) == 1
+    assert set(run_worker_offline.values_list("status", "attempts")) == {("sent", 1)}
+
+
+def test_a_message_whose_sender_died_is_sent_again_by_the_sweeper(django_capture_on_commit_callbacks) -> None:
+    account = make_account(State.ISSUED)
+    stuck = Notification.objects.create(
+        account=account, medium="sms", template="activation", recipient="13800138000", body="hello",
+        status=Notification.Status.SENDING, attempts=1, claimed_at=timezone.now() - timedelta(minutes=5),
+    )  # fmt: skip
+    fresh = Notification.objects.create(
+        account=account, medium="sms", template="reminder", recipient="13800138000", body="soon",
+        status=Notification.Status.QUEUED,
+    )  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        django_rq.get_queue("default").enqueue("accounts.jobs.requeue_notifications")
+    run_worker(django_capture_on_commit_callbacks)
+    stuck.refresh_from_db()
+    fresh.refresh_from_db()
+    assert (stuck.status, stuck.attempts) == ("sent", 2) and [m.text for m in sms.outbox] == ["hello"]
+    assert fresh.status == "queued"  # just written: its own job is on its way

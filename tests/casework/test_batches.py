@@ -19,7 +19,7 @@ from rq import SimpleWorker
 from accounts.gateway import SIMULATED
 from accounts.models import CoreCommand, EmptyCause, LoanAccount, State
 from accounts.services import AccountActionError
-from casework.batches import batch_run_chunk, batch_start, batches_resume
+from casework.batches import batch_run_chunk, batch_start, batch_watch, batches_resume
 from casework.demo import cases_open_for_empty_accounts
 from casework.models import Case, ReactivationBatch, Status
 from portal.actors import Actor
@@ -90,6 +90,44 @@ def test_the_keeper_job_finishes_a_batch_whose_chunk_job_was_lost(tech, django_c
     work(django_capture_on_commit_callbacks)
     batch.refresh_from_db()
     assert (batch.status, batch.succeeded) == ("done", 3)
+
+
+@pytest.mark.django_db
+def test_a_batch_whose_chunk_job_was_lost_is_resumed_by_its_own_watch(tech, django_capture_on_commit_callbacks) -> None:
+    """No rqcron: the watch job the workers' scheduler runs re-queues the chunk a dead worker held."""
+    accounts = system_fault_accounts(3)
+    queue = django_rq.get_queue("default")
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = batch_start(title="x", account_ids=[a.pk for a in accounts], user=tech)
+    (watch_id,) = queue.scheduled_job_registry.get_job_ids()  # the watch, due in 45 s
+    watch = queue.fetch_job(watch_id)
+    assert watch is not None
+    assert (watch.func_name, watch.args) == ("casework.jobs.watch_batch", (batch.pk, 3))
+    queue.empty()  # the worker holding the chunk jobs died with them
+    queue.scheduled_job_registry.remove(watch)
+    with django_capture_on_commit_callbacks(execute=True):
+        queue.enqueue_job(watch)  # 45 s later the scheduler moves the watch to the queue
+    work(django_capture_on_commit_callbacks)
+    batch.refresh_from_db()
+    assert (batch.status, batch.succeeded) == ("done", 3)
+    (next_watch_id,) = queue.scheduled_job_registry.get_job_ids()  # scheduled while the batch still ran
+    next_watch = queue.fetch_job(next_watch_id)
+    assert next_watch is not None
+    queue.scheduled_job_registry.remove(next_watch)
+    with django_capture_on_commit_callbacks(execute=True):
+        queue.enqueue_job(next_watch)
+    work(django_capture_on_commit_callbacks)
+    assert next_watch.latest_result().return_value == "stopped"
+    assert queue.scheduled_job_registry.get_job_ids() == []  # the watch ends with the batch
+
+
+@pytest.mark.django_db
+def test_the_watch_leaves_a_batch_alone_while_it_makes_progress(tech, django_capture_on_commit_callbacks) -> None:
+    accounts = system_fault_accounts(3)
+    batch = batch_start(title="x", account_ids=[a.pk for a in accounts], user=tech)
+    assert batch_watch(batch.pk, 5) == "running"  # 5 pending before, 3 now: moving, no extra chunk
+    assert django_rq.get_queue("default").count == 0
+    assert batch_watch(batch.pk, 3) == "resumed"
 
 
 @pytest.mark.django_db

@@ -8,13 +8,15 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from accounts.models import CoreCommand, EmptyCause, State
 from accounts.services import Actor
 from casework.demo import cases_open_for_empty_accounts
 from casework.models import Case, CaseEvent, Status
 from casework.services import case_open_for_account, cases_assign
-from tests.factories import bulk_empty_accounts, make_account
+from portal import roles
+from tests.factories import bulk_empty_accounts, make_account, make_staff
 
 pytestmark = pytest.mark.django_db
 JOB = Actor.system("test", "job")
@@ -150,6 +152,52 @@ def test_an_agent_takes_an_unassigned_case_of_their_department(client: Client, s
     assert case.events.filter(kind=CaseEvent.Kind.ASSIGNMENT, text="Service Tester took the case.").exists()
 
 
+def test_the_same_assignment_twenty_times_is_applied_once(client: Client, lead, service) -> None:
+    case = open_case()
+    client.force_login(lead)
+    post = {"cases": [case.pk], "assignee": service.pk, f"version_{case.pk}": case.version}
+    first = client.post(reverse("casework:assign"), post, follow=True)
+    assert "1 case assigned to Service Tester." in first.content.decode()
+    for _repeat in range(19):
+        again = client.post(reverse("casework:assign"), post, follow=True)
+    assert "1 was already with Service Tester: nothing to do." in again.content.decode()
+    case.refresh_from_db()
+    assert case.version == 2  # one change, whoever else has the case open is not made stale
+    assert case.events.filter(kind=CaseEvent.Kind.ASSIGNMENT).count() == 1
+
+
+def test_an_assignment_from_a_stale_board_is_refused_naming_who_changed_the_case(client: Client, lead, service) -> None:
+    case, other = open_case(), open_case(EmptyCause.SYSTEM_CONFIG)
+    seen = {f"version_{case.pk}": case.version, f"version_{other.pk}": other.version}
+    client.force_login(service)
+    client.post(reverse("casework:take", args=[case.pk]), {"version": case.version})  # the agent takes it meanwhile
+    client.force_login(lead)
+    response = client.post(reverse("casework:assign"), {"cases": [case.pk], "assignee": lead.pk, **seen}, follow=True)
+    assert "Service Tester changed this case at" in response.content.decode()
+    case.refresh_from_db()
+    assert case.assignee == service
+
+
+def test_losing_a_take_race_says_who_took_the_case_and_when(client: Client, service) -> None:
+    case = open_case()
+    colleague = make_staff("service2", roles.SERVICE_AGENT, ["service"])
+    client.force_login(colleague)  # type: ignore[arg-type]
+    client.post(reverse("casework:take", args=[case.pk]), {"version": case.version})
+    client.force_login(service)
+    response = client.post(reverse("casework:take", args=[case.pk]), {"version": case.version}, follow=True)
+    assert response.status_code == 200  # a message on the page, not "your role does not allow this"
+    taken_at = timezone.localtime(case.events.get(kind=CaseEvent.Kind.ASSIGNMENT).created_at)
+    expected = f"Case #{case.pk} was already taken by {colleague.get_full_name() or colleague.username} at "
+    assert expected + date_format(taken_at, "TIME_FORMAT") in response.content.decode()
+    case.refresh_from_db()
+    assert case.assignee == colleague and case.events.filter(kind=CaseEvent.Kind.ASSIGNMENT).count() == 1
+    again = client.post(reverse("casework:take", args=[case.pk]), {"version": case.version}, follow=True)
+    assert "was already taken by" in again.content.decode()
+    client.force_login(colleague)
+    mine = client.post(reverse("casework:take", args=[case.pk]), {"version": case.version}, follow=True)
+    assert "The case was already yours." in mine.content.decode()
+
+
 def test_the_auditor_opens_everything_and_changes_nothing(client: Client, auditor, service) -> None:
     cases = [open_case(cause) for cause in EmptyCause.values]
     client.force_login(auditor)
@@ -185,6 +233,19 @@ def test_a_stale_move_from_the_page_shows_a_message(client: Client, service) -> 
     assert case.status == Status.ASSIGNED
 
 
+def test_a_move_already_made_is_a_clear_no_op_even_from_a_stale_page(client: Client, service) -> None:
+    case = open_case()
+    cases_assign(case_ids=[case.pk], assignee=service, by=service)
+    case.refresh_from_db()
+    client.force_login(service)
+    seen = case.version
+    client.post(reverse("casework:move", args=[case.pk, "start"]), {"version": seen})
+    response = client.post(reverse("casework:move", args=[case.pk, "start"]), {"version": seen}, follow=True)
+    assert f"Case #{case.pk} is already in progress; nothing changed." in response.content.decode()
+    case.refresh_from_db()
+    assert case.version == seen + 1 and case.events.filter(kind=CaseEvent.Kind.STATUS).count() == 1
+
+
 def test_a_disallowed_move_from_the_page_shows_a_message(client: Client, service) -> None:
     case = open_case()
     client.force_login(service)
@@ -207,6 +268,24 @@ def test_a_handoff_moves_the_case_with_a_note(client: Client, service, lead) -> 
     assert (case.department_id, case.status, case.assignee) == ("tech", Status.NEW, None)
     event = case.events.get(kind=CaseEvent.Kind.HANDOFF)
     assert event.text == "Handed off from Customer service to Tech: customer says the app crashes"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("x" * 200_000, "Comment is 200,000 characters long; at most 5,000 are accepted: shorten it."),
+        ("call back\x00 tomorrow", "Comment contains a control character (U+0000 NUL) at position 10: remove it"),
+        ("   ", "Write something before sending the comment."),
+    ],
+)
+def test_a_refused_comment_says_what_is_wrong_and_writes_nothing(
+    client: Client, service, text: str, message: str
+) -> None:
+    case = open_case()
+    client.force_login(service)
+    response = client.post(reverse("casework:comment", args=[case.pk]), {"text": text}, follow=True)
+    assert message in response.content.decode()
+    assert not CaseEvent.objects.filter(case=case, kind=CaseEvent.Kind.COMMENT).exists()
 
 
 def test_the_write_views_refuse_get(client: Client, service) -> None:
