@@ -117,7 +117,8 @@ def test_a_batch_whose_chunk_job_was_lost_is_resumed_by_its_own_watch(tech, djan
     with django_capture_on_commit_callbacks(execute=True):
         queue.enqueue_job(next_watch)
     work(django_capture_on_commit_callbacks)
-    assert next_watch.latest_result().return_value == "stopped"
+    result = next_watch.latest_result()
+    assert result is not None and result.return_value == "stopped"
     assert queue.scheduled_job_registry.get_job_ids() == []  # the watch ends with the batch
 
 
