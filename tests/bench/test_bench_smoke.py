@@ -30,6 +30,7 @@ def test_the_bench_runs_to_the_end_on_a_tiny_data_set(tmp_path: Path) -> None:
         BENCH_REQUESTS="3",
         BENCH_BATCH="20",
         BENCH_COMMANDS="20",
+        BENCH_IMPORT_ROWS="30",
     )
     finished = subprocess.run(
         [sys.executable, "bench/run.py", "--out", str(out)],
@@ -52,6 +53,8 @@ def test_the_bench_runs_to_the_end_on_a_tiny_data_set(tmp_path: Path) -> None:
     batch = results["reactivation"]
     assert batch["accounts"] == 20 and batch["per_second_1_worker"] > 0 and batch["per_second_2_workers"] > 0
     assert results["anomaly_seconds"] >= 0
+    imported = results["import"]
+    assert imported["rows"] == imported["accounts_created"] == 30 and imported["import_seconds"] >= 0
     assert results["rss_mb"]["web"] > 0 and results["rss_mb"]["worker"] > 0
     delivery = results["delivery"]
     for name in ("activations_1_worker", "activations_2_workers", "holds_1_worker", "holds_2_workers"):
@@ -61,4 +64,4 @@ def test_the_bench_runs_to_the_end_on_a_tiny_data_set(tmp_path: Path) -> None:
     reconciliation = results["reconciliation"]
     assert reconciliation["cards_read"] == reconciliation["cards"] > 0
     assert reconciliation["mismatches"] == reconciliation["unknown"] == 0  # the generator writes matching cards
-    assert "ours/admin" in finished.stdout and "reconciliation" in finished.stdout
+    assert "ours/admin" in finished.stdout and "reconciliation" in finished.stdout and "CSV import" in finished.stdout
