@@ -12,7 +12,6 @@ import django_rq
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
-from rq import SimpleWorker
 
 from accounts.gateway import SIMULATED
 from accounts.models import AuditEntry, LoanAccount, State
@@ -21,17 +20,9 @@ from casework.batches import batch_start
 from casework.models import Case, Incident, Status
 from portal.actors import Actor
 from tests.factories import make_account
+from tests.jobs import work
 
 pytestmark = pytest.mark.django_db
-
-
-def work(capture) -> None:
-    queue = django_rq.get_queue("default")
-    for _ in range(8):
-        with capture(execute=True):
-            SimpleWorker([queue], connection=queue.connection).work(burst=True)
-        if not queue.count:
-            return
 
 
 def test_a_configuration_fault_and_its_fix(tech, django_capture_on_commit_callbacks) -> None:

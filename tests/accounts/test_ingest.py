@@ -15,12 +15,12 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from rq import SimpleWorker
 
 from accounts.imports import import_run
 from accounts.ingest import COLUMNS, accounts_import
 from accounts.models import Customer, ImportRun, LoanAccount, State
 from tests.factories import credit_code, make_account
+from tests.jobs import work
 
 pytestmark = pytest.mark.django_db
 
@@ -125,16 +125,6 @@ def test_the_command_imports_and_fails_on_bad_rows(tmp_path) -> None:
     with pytest.raises(CommandError, match="nothing was imported"):
         call_command("import_accounts", str(bad), stdout=StringIO(), stderr=StringIO())
     assert LoanAccount.objects.count() == 1
-
-
-def work(capture) -> None:
-    """A real RQ worker on the real Redis, until the queue is empty."""
-    queue = django_rq.get_queue("default")
-    for _ in range(4):
-        with capture(execute=True):
-            SimpleWorker([queue], connection=queue.connection).work(burst=True)
-        if not queue.count:
-            return
 
 
 def upload(client: Client, content: bytes, capture, **data: object) -> str:

@@ -11,7 +11,6 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from rq import SimpleWorker
 
 from accounts.delivery import TransactionOpen, assert_no_transaction, commands_deliver, commands_sweep
 from accounts.gateway import SIMULATED
@@ -20,19 +19,10 @@ from accounts.outbox import command_create, commands_create_bulk
 from accounts.services import Actor, account_decide, account_step_record, account_transition
 from casework.models import Case
 from tests.factories import make_account
+from tests.jobs import work
 
 pytestmark = pytest.mark.django_db
 CREDIT_POLICY = Actor.system("risk policy", "job")
-
-
-def work(capture) -> None:
-    """A real RQ worker on the real Redis, until the queue is empty (jobs queue more on commit)."""
-    queue = django_rq.get_queue("default")
-    for _ in range(6):
-        with capture(execute=True):
-            SimpleWorker([queue], connection=queue.connection).work(burst=True)
-        if not queue.count:
-            return
 
 
 def issue(account: LoanAccount, capture) -> None:

@@ -12,7 +12,6 @@ import time_machine
 from django.core import mail, signing
 from django.test import Client
 from django.utils import timezone
-from rq import SimpleWorker
 
 from accounts import sms
 from accounts.delivery import commands_deliver
@@ -33,18 +32,10 @@ from casework.models import Case, Status
 from casework.services import case_open_for_account
 from portal.actors import Actor
 from tests.factories import make_account
+from tests.jobs import work
 
 pytestmark = pytest.mark.django_db
 JOB = Actor.system("test", "job")
-
-
-def run_worker(capture) -> None:
-    queue = django_rq.get_queue("default")
-    for _ in range(4):
-        with capture(execute=True):
-            SimpleWorker([queue], connection=queue.connection).work(burst=True)
-        if not queue.count:
-            return
 
 
 def token_of(url: str) -> str:
@@ -55,7 +46,7 @@ def test_issuing_sends_the_activation_sms_and_email_once(django_capture_on_commi
     account = make_account(State.APPROVED, tier="medium", customer=None)
     with django_capture_on_commit_callbacks(execute=True):
         account_transition(account_id=account.pk, transition_name="issue", actor=JOB)
-    run_worker(django_capture_on_commit_callbacks)
+    work(django_capture_on_commit_callbacks)
     from accounts.notify import pre_notify
 
     assert pre_notify(account.pk) == 0  # a second run sends nothing
@@ -174,7 +165,7 @@ def test_a_failing_sms_backend_is_retried_then_logged_failed(settings, django_ca
     account = make_account(State.APPROVED)
     with django_capture_on_commit_callbacks(execute=True):
         account_transition(account_id=account.pk, transition_name="issue", actor=JOB)
-    run_worker(django_capture_on_commit_callbacks)
+    work(django_capture_on_commit_callbacks)
     failed = Notification.objects.get(medium="sms")
     assert (failed.status, failed.attempts) == ("failed", 3)
     assert "SMS gateway" in failed.error
@@ -303,17 +294,17 @@ def test_a_message_written_while_redis_was_down_goes_out_once_it_is_back(
     }
 
     settings.REDIS_URL, settings.RQ_QUEUES = working
-    run_worker(django_capture_on_commit_callbacks)  # Redis is back: nothing in the queue knows of the messages
+    work(django_capture_on_commit_callbacks)  # Redis is back: nothing in the queue knows of the messages
     assert not sms.outbox
     queue = django_rq.get_queue("default")
     with time_machine.travel(timezone.now() + timedelta(minutes=3)):
         with django_capture_on_commit_callbacks(execute=True):
             queue.enqueue("accounts.jobs.requeue_notifications")
-        run_worker(django_capture_on_commit_callbacks)
+        work(django_capture_on_commit_callbacks)
         with django_capture_on_commit_callbacks(execute=True):
             queue.enqueue("accounts.jobs.requeue_notifications")  # again: nothing twice
             queue.enqueue("accounts.jobs.send_notification", run_worker_offline[0].pk)
-        run_worker(django_capture_on_commit_callbacks)
+        work(django_capture_on_commit_callbacks)
     assert [m.to for m in sms.outbox] == [account.customer.contact_mobile]
     assert len(mail.outbox) == 1
     assert set(run_worker_offline.values_list("status", "attempts")) == {("sent", 1)}
@@ -331,7 +322,7 @@ def test_a_message_whose_sender_died_is_sent_again_by_the_sweeper(django_capture
     )  # fmt: skip
     with django_capture_on_commit_callbacks(execute=True):
         django_rq.get_queue("default").enqueue("accounts.jobs.requeue_notifications")
-    run_worker(django_capture_on_commit_callbacks)
+    work(django_capture_on_commit_callbacks)
     stuck.refresh_from_db()
     fresh.refresh_from_db()
     assert (stuck.status, stuck.attempts) == ("sent", 2) and [m.text for m in sms.outbox] == ["hello"]

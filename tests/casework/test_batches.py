@@ -24,17 +24,9 @@ from casework.demo import cases_open_for_empty_accounts
 from casework.models import Case, ReactivationBatch, Status
 from portal.actors import Actor
 from tests.factories import bulk_empty_accounts, make_account
+from tests.jobs import work
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def work(capture) -> None:
-    queue = django_rq.get_queue("default")
-    for _ in range(8):  # chunks and delivery runs queue their successors on commit
-        with capture(execute=True):
-            SimpleWorker([queue], connection=queue.connection).work(burst=True)
-        if not queue.count:
-            return
 
 
 def system_fault_accounts(count: int) -> list[LoanAccount]:
