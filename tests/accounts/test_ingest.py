@@ -230,3 +230,23 @@ def test_an_upload_while_redis_was_down_is_run_by_the_sweeper(
         work(django_capture_on_commit_callbacks)
     assert ImportRun.objects.get().status == "done" and LoanAccount.objects.count() == 1
     assert import_run(ImportRun.objects.get().pk) == "nothing to do"  # a second job for it changes nothing
+
+
+def test_the_upload_page_pins_its_query_count_for_its_recent_runs(
+    client: Client, credit, django_assert_num_queries
+) -> None:
+    def runs(count: int) -> None:
+        ImportRun.objects.bulk_create(
+            ImportRun(file_name=f"f{n}.csv", content=b"x", created_by=credit, status="done") for n in range(count)
+        )
+
+    client.force_login(credit)
+    runs(2)
+    client.get(reverse("accounts:import"))
+    # session, user, the permission check (2), the header's roles and departments, the runs
+    with django_assert_num_queries(7) as few:
+        assert "f1.csv" in client.get(reverse("accounts:import")).content.decode()
+    runs(30)
+    with django_assert_num_queries(len(few.captured_queries)):
+        page = client.get(reverse("accounts:import")).content.decode()
+    assert page.count('href="/accounts/import/') == 10  # the ten latest
