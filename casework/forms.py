@@ -11,7 +11,14 @@ from portal.text import TextField
 
 
 class VersionedForm(forms.Form):
-    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    version = forms.IntegerField(
+        widget=forms.HiddenInput,
+        min_value=1,
+        error_messages={
+            "required": _("The form was incomplete; reload the page and try again."),
+            "invalid": _("The form was incomplete; reload the page and try again."),
+        },
+    )
 
 
 class MoveForm(VersionedForm):

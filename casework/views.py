@@ -159,7 +159,7 @@ def case_move(request: HttpRequest, pk: int, move: str) -> HttpResponse:
     case_id, user = _work(request, pk)
     form = MoveForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("The form was incomplete; reload the page and try again."))
+        form_errors_to_messages(request, form)
         return redirect_back(request, reverse("casework:detail", args=[case_id]))
     try:
         case = case_transition(

@@ -397,3 +397,13 @@ def test_the_case_page_shows_a_step_ticked_by_nobody_in_particular(client: Clien
     client.force_login(lead)
     response = client.get(case.get_absolute_url())
     assert response.status_code == 200 and "✓" in response.content.decode()
+
+
+def test_a_move_posted_without_its_version_asks_for_a_reload(client: Client, service) -> None:
+    case = open_case()
+    cases_assign(case_ids=[case.pk], assignee=service, by=service)
+    client.force_login(service)
+    response = client.post(reverse("casework:move", args=[case.pk, "start"]), {}, follow=True)
+    assert "The form was incomplete; reload the page and try again." in response.content.decode()
+    case.refresh_from_db()
+    assert case.status == Status.ASSIGNED
