@@ -18,7 +18,7 @@ export WEB_BIND WEB_WORKERS CORE_PORT
 # set, that core banking is used and the reference core-banking service is not started.
 PROCESSES := $(if $(REDIS_URL),,redis) $(if $(CORE_GATEWAY_URL),,core) worker cron web
 
-.PHONY: help install run test lint format clean bench loadtest
+.PHONY: help install run test lint format clean bench loadtest reliability
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ bench: install  ## Measure pages and jobs at scale (BENCH_ACCOUNTS, BENCH_CASES;
 
 loadtest: install  ## 60 s of 20 staff users against gunicorn on 127.0.0.1 (locust); needs seed_demo data.
 	$(PY) bench/loadtest.py
+
+reliability: install  ## Real gunicorn, RQ worker and Redis with scripted faults; DATABASE_URL: a throwaway PostgreSQL database.
+	$(PY) bench/reliability.py
 
 lint: install  ## Ruff (lint and format check), mypy, and the import contracts (import-linter).
 	$(VENV)/bin/ruff check .

@@ -210,7 +210,7 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "activation@desk.example")
 PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 NOTIFICATION_RETRY_INTERVALS = [30, 120, 600]
 # A customer message with no delivery job after this many seconds is queued again (the sweeper).
-NOTIFICATION_LOST_AFTER = 120
+NOTIFICATION_LOST_AFTER = env_int("NOTIFICATION_LOST_AFTER", 120, minimum=0)
 
 # --- Authentication ---------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
