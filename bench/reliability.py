@@ -6,11 +6,14 @@ embedded Redis it stops and starts, gunicorn with three workers and one RQ worke
 * **concurrent holds**: ten credit officers hold the same account at the same moment, each
   from the page as they loaded it: exactly one hold applied, the others told who changed it;
 * **Redis stopped**: with Redis down, service agents send activation messages again; Redis
-  comes back and the sweeper runs: every message sent once, none lost.
+  comes back and the sweeper runs: every message sent once, none lost;
+* **worker killed mid-batch**: a re-drive of 300 accounts, the worker killed with SIGKILL once
+  it has started and a new one started: every account's card issued and activated, each
+  command sent once.
 
 It prints a table (faults injected, operations, lost, duplicated, 5xx) and exits non-zero
 unless the last three are zeros. The suite grows scenario by scenario (a worker killed
-mid-batch, the database connection dropped, hostile input over HTTP).
+mid-delivery, the database connection dropped, hostile input over HTTP).
 """
 
 from __future__ import annotations
@@ -212,6 +215,61 @@ def redis_stopped(portal: Portal, redis: RedisProcess, outbox: Path, count: int 
     )
 
 
+def worker_killed_mid_batch(portal: Portal, accounts: int = 300) -> Outcome:
+    """A re-drive of ``accounts`` accounts; the worker is killed (SIGKILL) as soon as it has started.
+
+    The process manager starts a new worker; the batch's own watch job re-queues its chunk once
+    the new worker's scheduler runs (no rqcron). The core-banking outbox's sweeper runs every
+    30 s, as its periodic job would. Every account must end with its card issued and activated,
+    each command sent once.
+    """
+    from django.contrib.auth.models import User
+    from django.db import transaction
+    from django.db.models import Count
+
+    from accounts.models import CoreCommand
+    from bench.run import _bench_accounts
+    from casework.batches import batch_start
+    from casework.models import ReactivationBatch, ReactivationItem
+
+    ids = _bench_accounts(accounts)
+    with transaction.atomic():
+        batch = batch_start(title="Reliability: worker killed", account_ids=ids, user=User.objects.get(username="lead"))
+    items = ReactivationItem.objects.filter(batch=batch)
+    deadline = time.monotonic() + 60
+    while not items.filter(attempted_at__isnull=False).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert portal.worker is not None
+    portal.worker.kill()  # SIGKILL, mid-chunk
+    portal.worker.wait(timeout=10)
+    killed_after = items.filter(attempted_at__isnull=False).count()
+    portal.ensure_worker()
+    deadline, next_sweep = time.monotonic() + 300, 0.0
+    while time.monotonic() < deadline:
+        batch.refresh_from_db()
+        if batch.status == ReactivationBatch.Status.DONE:
+            break
+        if time.monotonic() > next_sweep:
+            subprocess.run(
+                [sys.executable, "manage.py", "run_periodic", "sweep_core_commands"],
+                cwd=ROOT, env=portal.env, check=True, capture_output=True,
+            )  # fmt: skip
+            next_sweep = time.monotonic() + 30
+        portal.ensure_worker()
+        time.sleep(1)
+    kinds = CoreCommand.objects.filter(account_id__in=ids).values("account_id", "kind").annotate(n=Count("id"))
+    duplicated = sum(1 for row in kinds if row["n"] > 1)
+    settled = items.exclude(status=ReactivationItem.Status.PENDING).count()
+    print(f"  worker killed after {killed_after} of {accounts} accounts were driven; batch {batch.status}")
+    return Outcome(
+        "worker killed (SIGKILL) mid-batch",
+        faults=1,
+        operations=accounts,
+        lost=accounts - settled if batch.status == ReactivationBatch.Status.DONE else accounts,
+        duplicated=duplicated,
+    )
+
+
 def main() -> int:
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
@@ -238,7 +296,11 @@ def main() -> int:
         portal = Portal(redis.url, outbox)
         portal.start()
         try:
-            outcomes = [concurrent_holds(portal), redis_stopped(portal, redis, outbox)]
+            outcomes = [
+                concurrent_holds(portal),
+                redis_stopped(portal, redis, outbox),
+                worker_killed_mid_batch(portal),
+            ]
         finally:
             portal.stop()
             redis.stop()
