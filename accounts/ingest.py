@@ -112,10 +112,6 @@ class ImportReport:
         return text
 
 
-def _form_errors(form: forms.Form) -> list[str]:
-    return [f"{name}: {message}" for name, messages in form.errors.items() for message in messages]
-
-
 def read_rows(stream: IO[bytes] | IO[str]) -> tuple[list[tuple[int, dict[str, str]]], list[RowError]]:
     """(line number, row) pairs from a UTF-8 CSV with a header, or errors about the file itself."""
     raw = stream.read()
@@ -301,23 +297,6 @@ class _Plan:
         bulk_save_fields(self.changed_accounts, ["product", "channel", "approved_limit", "version"])
 
 
-def accounts_check(
-    stream: IO[bytes] | IO[str], progress: Progress | None = None
-) -> tuple[list[tuple[int, dict[str, Any]]], ImportReport]:
-    """Read and check a file without writing: the valid rows and the report (with every error).
-
-    ``progress`` is told how many rows have been checked, every ``PROGRESS_EVERY`` rows.
-    """
-    rows, errors = read_rows(stream)
-    report = ImportReport(rows=len(rows), errors=errors)
-    if errors:
-        return [], report
-    valid, report.errors = _validate(rows, progress)
-    if not report.errors:
-        _plan(valid, report, lock=False).count(report)
-    return valid, report
-
-
 def accounts_import(
     stream: IO[bytes] | IO[str], *, dry_run: bool = False, progress: Progress | None = None
 ) -> ImportReport:
@@ -325,23 +304,24 @@ def accounts_import(
 
     New accounts start ``approved``. An existing account keeps its state; its product,
     channel and approved limit are updated (the limit never below what is already released).
-    The rows are checked first, with nothing locked; then, in one transaction, what exists is
-    read again under lock and everything is written in bulk.
+    Each row is checked on its own first, with nothing locked (``progress`` is told how many
+    rows have been checked, every ``PROGRESS_EVERY`` rows); then, in one transaction, what
+    exists is read (under lock, unless a dry run), checked against the rows, and everything is
+    written in bulk. A dry run stops before writing.
     """
-    valid, report = accounts_check(stream, progress)
-    report.dry_run = dry_run
-    if report.errors or dry_run:
-        if report.errors:
-            report.customers_created = report.customers_updated = 0
-            report.accounts_created = report.accounts_updated = 0
+    rows, errors = read_rows(stream)
+    report = ImportReport(rows=len(rows), errors=errors, dry_run=dry_run)
+    if errors:
+        return report
+    valid, report.errors = _validate(rows, progress)
+    if report.errors:
         return report
     with transaction.atomic():
-        checked = ImportReport(rows=report.rows)
-        plan = _plan(valid, checked, lock=True)  # what changed since the check (a tranche released) is seen
-        if checked.errors:
-            return checked
-        plan.write()
-        plan.count(report)
+        plan = _plan(valid, report, lock=not dry_run)
+        if not report.errors:
+            plan.count(report)
+            if not dry_run:
+                plan.write()
     return report
 
 

@@ -33,6 +33,7 @@ REMINDER_DAYS = (1, 3, 7)
 RESEND_AFTER = timedelta(minutes=10)
 RESENDS_PER_DAY = 5
 CODE_SEND_TRIES = 3
+SEND_JOB = "accounts.jobs.send_notification"
 
 
 def _steps(account: LoanAccount) -> list[str]:
@@ -65,12 +66,8 @@ def _queue(
     if account.is_drill:
         return notification
     # With Redis down, the message waits for the sweeper (``notifications_requeue``).
-    enqueue_on_commit(*_send_job(notification.pk), retry=_retry())
+    enqueue_on_commit(SEND_JOB, notification.pk, retry=_retry())
     return notification
-
-
-def _send_job(notification_id: int) -> tuple[str, int]:
-    return "accounts.jobs.send_notification", notification_id
 
 
 def _retry() -> Retry:
@@ -256,6 +253,6 @@ def notifications_requeue(*, now: datetime | None = None, limit: int = 500) -> d
                 status=Notification.Status.QUEUED
             )
         for notification_id in ids:
-            enqueue_now(*_send_job(notification_id), retry=_retry())
+            enqueue_now(SEND_JOB, notification_id, retry=_retry())
         counts[reason] = len(ids)
     return counts
