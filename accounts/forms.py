@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from accounts.ingest import MAX_FILE_BYTES, file_problem
 from portal.text import TextField
 
 
@@ -31,10 +32,14 @@ class ImportForm(forms.Form):
         label=_("Check only (dry run): report what would change, change nothing"), required=False, initial=True
     )
 
-    MAX_BYTES = 10 * 1024 * 1024
+    MAX_BYTES = MAX_FILE_BYTES
 
     def clean_file(self) -> object:
         upload = self.cleaned_data["file"]
         if upload.size > self.MAX_BYTES:
             raise forms.ValidationError(_("This file is larger than 10 MB; split it into smaller files."))
+        problem = file_problem(upload.read())
+        upload.seek(0)
+        if problem:
+            raise forms.ValidationError(problem)
         return upload

@@ -23,6 +23,7 @@ from accounts.models import Customer, LoanAccount, Product
 from accounts.policy import RiskTier
 from accounts.validators import validate_credit_code, validate_mobile
 from portal.bulk import bulk_insert, bulk_save_fields
+from portal.exports import inert
 from portal.text import TextField
 
 COLUMNS = (
@@ -39,6 +40,9 @@ COLUMNS = (
     "approved_limit",
 )
 CUSTOMER_FIELDS = ("name", "contact_name", "contact_mobile", "email", "risk_tier", "credit_score")
+MAX_FILE_BYTES = 10 * 1024 * 1024
+# A cell as long as the file may be: a too-long value is named by its column's limit, not by csv.
+csv.field_size_limit(max(csv.field_size_limit(), MAX_FILE_BYTES))
 LOOKUP_CHUNK = 5000  # keys per query when looking up what exists
 PROGRESS_EVERY = 2000  # rows between two progress reports
 Progress = Callable[[int], None]
@@ -112,19 +116,50 @@ class ImportReport:
         return text
 
 
-def read_rows(stream: IO[bytes] | IO[str]) -> tuple[list[tuple[int, dict[str, str]]], list[RowError]]:
-    """(line number, row) pairs from a UTF-8 CSV with a header, or errors about the file itself."""
-    raw = stream.read()
-    if isinstance(raw, bytes):
-        try:
-            raw = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            return [], [RowError(None, _("The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again."))]
-    reader = csv.DictReader(io.StringIO(raw))
-    header = [name.strip() for name in reader.fieldnames or []]
+def _decode(raw: bytes | str) -> str | RowError:
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return RowError(None, _("The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again."))
+
+
+def _missing_columns(header: list[str]) -> RowError | None:
     missing = [column for column in COLUMNS if column not in header]
     if missing:
-        return [], [RowError(1, _("The header row lacks the column(s) %(columns)s.") % {"columns": ", ".join(missing)})]
+        return RowError(1, _("The header row lacks the column(s) %(columns)s.") % {"columns": ", ".join(missing)})
+    return None
+
+
+def file_problem(raw: bytes) -> str | None:
+    """What makes the file unreadable as a whole (its encoding, its header), said at upload; None if nothing.
+
+    The rows themselves are checked by the import's job; this reads the header line only.
+    """
+    text = _decode(raw)
+    if isinstance(text, RowError):
+        return text.message
+    first_line, _newline, rest = text.partition("\n")
+    header = [name.strip() for name in next(csv.reader([first_line]), [])]
+    problem = _missing_columns(header)
+    if problem is not None:
+        return problem.message
+    if not rest.strip():
+        return _("The file has a header row but no data rows.")
+    return None
+
+
+def read_rows(stream: IO[bytes] | IO[str]) -> tuple[list[tuple[int, dict[str, str]]], list[RowError]]:
+    """(line number, row) pairs from a UTF-8 CSV with a header, or errors about the file itself."""
+    raw = _decode(stream.read())
+    if isinstance(raw, RowError):
+        return [], [raw]
+    reader = csv.DictReader(io.StringIO(raw))
+    header = [name.strip() for name in reader.fieldnames or []]
+    problem = _missing_columns(header)
+    if problem is not None:
+        return [], [problem]
     reader.fieldnames = header
     rows: list[tuple[int, dict[str, str]]] = []
     try:
@@ -330,5 +365,5 @@ def errors_csv(errors: list[RowError]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["line", "problem"])
-    writer.writerows([error.line if error.line is not None else "", error.message] for error in errors)
+    writer.writerows([error.line if error.line is not None else "", inert(error.message)] for error in errors)
     return out.getvalue()

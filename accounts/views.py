@@ -49,7 +49,7 @@ from accounts.services import (
 from accounts.signatures import HEADER, SignatureError, verify
 from accounts.tables import AccountTable
 from portal.exports import filtered_export, list_queries
-from portal.http import form_errors_to_messages, redirect_back, staff_user
+from portal.http import form_status, redirect_back, refuse, staff_user
 from portal.selectors import redis_error
 from portal.tables import LargeQuerysetData
 
@@ -137,8 +137,7 @@ def _account_post(
         raise PermissionDenied
     form = AccountActionForm(request.POST)
     if not form.is_valid():
-        form_errors_to_messages(request, form)
-        return redirect(account)
+        return refuse(request, form, account)
     try:
         messages.success(request, act(account, form.cleaned_data["reason"], form.cleaned_data["version"]))
     except AccountActionError as exc:
@@ -230,7 +229,9 @@ def approval_decide(request: HttpRequest, pk: int, decision: str) -> HttpRespons
     if not request.user.has_perm("accounts.approve_release") and not own:
         raise PermissionDenied
     form = DecisionForm(request.POST)
-    note = form.cleaned_data["note"] if form.is_valid() else ""
+    if not form.is_valid():
+        return refuse(request, form, "accounts:approvals")
+    note = form.cleaned_data["note"]
     try:
         if decision == "approve":
             approval_request_approve(request_id=approval.pk, approver=staff_user(request), note=note)
@@ -244,10 +245,7 @@ def approval_decide(request: HttpRequest, pk: int, decision: str) -> HttpRespons
             raise PermissionDenied
     except AccountActionError as exc:
         messages.error(request, exc.message)
-    next_url = request.POST.get("next")
-    if next_url == "account":
-        return redirect(approval.account)
-    return redirect("accounts:approvals")
+    return redirect_back(request, "accounts:approvals")
 
 
 @require_http_methods(["GET", "POST"])
@@ -261,7 +259,7 @@ def account_import(request: HttpRequest) -> HttpResponse:
         )
         return redirect(run)
     context = {"form": form, "columns": COLUMNS, "runs": selectors.import_runs()}
-    return render(request, "accounts/import.html", context)
+    return render(request, "accounts/import.html", context, status=form_status(form))
 
 
 @require_GET
@@ -311,8 +309,14 @@ def core_events(request: HttpRequest) -> JsonResponse:
     except SignatureError as exc:
         return _event_error(401, exc.code, exc.message)
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = body.decode("utf-8")  # the contract's events are UTF-8 JSON (RFC 8259), never UTF-16 nor GB18030
+    except UnicodeDecodeError as exc:
+        return _event_error(
+            400, "MALFORMED_JSON", f"The body is not UTF-8 text (byte {exc.start + 1} is 0x{body[exc.start]:02x})."
+        )
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
         return _event_error(400, "MALFORMED_JSON", f"The body is not valid JSON: {exc}")
     try:
         receipt = core_event_apply(payload)

@@ -14,7 +14,7 @@ from casework.drills import drill_end, drill_purge, drill_report, drill_start
 from casework.forms import DrillStartForm
 from casework.models import Drill
 from casework.services import CaseActionError
-from portal.http import staff_user
+from portal.http import form_status, staff_user
 
 
 @require_GET
@@ -46,7 +46,7 @@ def drill_new(request: HttpRequest) -> HttpResponse:
                 % {"count": drill.size},
             )
             return redirect(drill)
-    return render(request, "casework/drill_form.html", {"form": form})
+    return render(request, "casework/drill_form.html", {"form": form}, status=form_status(form))
 
 
 @require_GET

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import EmptyCause
@@ -124,9 +127,22 @@ class DrillStartForm(forms.Form):
         return cleaned
 
 
+# The longest text of a case study's paragraphs (its title has its column's limit).
+STUDY_TEXT_MAX = 10_000
+
+
+def _study_field(db_field: models.Field, **kwargs: Any) -> forms.Field | None:
+    """Text columns as ``TextField``: a limit each, and control characters refused, as in every form."""
+    if isinstance(db_field, models.CharField | models.TextField) and not db_field.choices:
+        kwargs["max_length"] = db_field.max_length or STUDY_TEXT_MAX
+        return db_field.formfield(form_class=TextField, **kwargs)
+    return db_field.formfield(**kwargs)
+
+
 class CaseStudyForm(forms.ModelForm):
     class Meta:
         model = CaseStudy
+        formfield_callback = _study_field
         fields = ["title", "outcome", "summary", "root_cause", "what_worked", "what_to_change"]
         widgets = {
             "outcome": forms.RadioSelect,

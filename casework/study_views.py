@@ -16,7 +16,7 @@ from casework.forms import CaseStudyForm
 from casework.models import Case, CaseCause, CaseStudy, Incident, Playbook
 from casework.services import CaseActionError
 from casework.studies import case_study_create, case_study_source, case_study_update
-from portal.http import staff_user
+from portal.http import form_status, staff_user
 
 
 @require_GET
@@ -61,7 +61,12 @@ def study_new(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Case study saved. It is listed with its cause's playbook."))
             return redirect(study)
-    return render(request, "casework/study_form.html", {"form": form, "source_label": source_label, "study": None})
+    return render(
+        request,
+        "casework/study_form.html",
+        {"form": form, "source_label": source_label, "study": None},
+        status=form_status(form),
+    )
 
 
 @require_GET
@@ -81,7 +86,10 @@ def study_edit(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, _("Case study updated."))
         return redirect(study)
     return render(
-        request, "casework/study_form.html", {"form": form, "source_label": study.source_label, "study": study}
+        request,
+        "casework/study_form.html",
+        {"form": form, "source_label": study.source_label, "study": study},
+        status=form_status(form),
     )
 
 

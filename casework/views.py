@@ -45,7 +45,7 @@ from casework.services import (
 )
 from casework.tables import CaseTable
 from portal.exports import filtered_export, list_queries
-from portal.http import form_errors_to_messages, redirect_back, staff_user
+from portal.http import form_status, redirect_back, refuse, staff_user
 from portal.tables import LargeQuerysetData
 
 PAGE_SIZE = 25
@@ -159,8 +159,7 @@ def case_move(request: HttpRequest, pk: int, move: str) -> HttpResponse:
     case_id, user = _work(request, pk)
     form = MoveForm(request.POST)
     if not form.is_valid():
-        form_errors_to_messages(request, form)
-        return redirect_back(request, reverse("casework:detail", args=[case_id]))
+        return refuse(request, form, reverse("casework:detail", args=[case_id]))
     try:
         case = case_transition(
             case_id=case_id,
@@ -223,8 +222,7 @@ def assign(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     form = BulkAssignForm(request.POST, assignees=_assignee_choices(user))
     if not form.is_valid():
-        form_errors_to_messages(request, form)
-        return redirect_back(request, reverse("casework:board"))
+        return refuse(request, form, reverse("casework:board"))
     assignee = User.objects.get(pk=form.cleaned_data["assignee"])
     try:
         cases = form.cleaned_data["cases"]
@@ -239,11 +237,10 @@ def assign(request: HttpRequest) -> HttpResponse:
 def comment(request: HttpRequest, pk: int) -> HttpResponse:
     case_id, user = _work(request, pk)
     form = CommentForm(request.POST)
-    if form.is_valid():
-        case_comment(case_id=case_id, user=user, text=form.cleaned_data["text"])
-        messages.success(request, _("Comment added."))
-    else:
-        form_errors_to_messages(request, form)
+    if not form.is_valid():
+        return refuse(request, form, reverse("casework:detail", args=[case_id]))
+    case_comment(case_id=case_id, user=user, text=form.cleaned_data["text"])
+    messages.success(request, _("Comment added."))
     return redirect("casework:detail", pk=case_id)
 
 
@@ -262,8 +259,7 @@ def hand_off(request: HttpRequest, pk: int) -> HttpResponse:
     case_id, user = _work(request, pk)
     form = HandOffForm(request.POST)
     if not form.is_valid():
-        form_errors_to_messages(request, form)
-        return redirect("casework:detail", pk=case_id)
+        return refuse(request, form, reverse("casework:detail", args=[case_id]))
     try:
         case = case_hand_off(
             case_id=case_id,
@@ -319,7 +315,7 @@ def incident_new(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, _("Incident opened. Link its cases from each case page."))
             return redirect(incident)
-    return render(request, "casework/incident_form.html", {"form": form})
+    return render(request, "casework/incident_form.html", {"form": form}, status=form_status(form))
 
 
 @require_GET

@@ -18,6 +18,8 @@ XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 EXPORT_KINDS = ("csv", "xlsx")
 # (field or lookup, column header) of an exported list
 Columns = Sequence[tuple[str, str]]
+# What a spreadsheet reads as the start of a formula (OWASP, "CSV injection").
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 class _Echo:
@@ -25,10 +27,21 @@ class _Echo:
         return value
 
 
+def inert(value: Any) -> Any:
+    """Text a spreadsheet would run as a formula, made plain text with a leading apostrophe.
+
+    A customer called ``=HYPERLINK("http://…")`` is stored and shown as typed; only the file a
+    colleague opens in Excel has to be defused. Numbers (a negative amount) are not text.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def _cell(value: Any) -> Any:
     if hasattr(value, "tzinfo") and value.tzinfo is not None:
         return timezone.localtime(value).replace(tzinfo=None)
-    return value
+    return inert(value)
 
 
 def export_response(
@@ -50,7 +63,7 @@ def export_response(
         writer = csv.writer(_Echo())
         yield writer.writerow(headers)
         for row in rows:
-            yield writer.writerow(row)
+            yield writer.writerow([inert(value) for value in row])
 
     streaming = StreamingHttpResponse(lines(), content_type="text/csv")
     streaming["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.csv"'

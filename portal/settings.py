@@ -79,6 +79,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "portal.middleware.DatabaseLostMiddleware",
     # Axes must come last: it turns a lockout raised during login into its response.
     "axes.middleware.AxesMiddleware",
 ]

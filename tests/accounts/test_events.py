@@ -117,7 +117,7 @@ def test_it_answers_413_in_json_for_a_body_over_one_megabyte(client: Client) -> 
     ("raw", "code", "message"),
     [
         (b"{not json", "MALFORMED_JSON", "not valid JSON"),
-        (b"\xff\xfe", "MALFORMED_JSON", "not valid JSON"),
+        (b"\xff\xfe", "MALFORMED_JSON", "not UTF-8 text (byte 1 is 0xff)"),
         (b"[1, 2]", "INVALID_REQUEST", "JSON object"),
         (b'{"type": "card.exploded"}', "UNKNOWN_TYPE", "type must be one of loan.approved, card.issued"),
         (

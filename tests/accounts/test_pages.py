@@ -210,3 +210,21 @@ def test_it_exports_the_current_filter_as_xlsx(client: Client, lead) -> None:
     sheet = openpyxl.load_workbook(io_module.BytesIO(response.content)).active
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][0] == "account_number" and [row[0] for row in rows[1:]] == [held.number]
+
+
+@pytest.mark.parametrize("name", ['=HYPERLINK("http://attacker.example/","Click")', "+1+1", "-2+3", "@SUM(A1)", "\tTab"])
+def test_exports_never_hand_a_spreadsheet_a_formula(client: Client, lead, name: str) -> None:
+    import io as io_module
+
+    import openpyxl
+
+    account = make_account(State.ACTIVE, customer=CustomerFactory(name=name), approved_limit=Decimal("100.00"))
+    client.force_login(lead)
+    csv_body = b"".join(client.get(reverse("accounts:list") + "?export=csv").streaming_content).decode()  # type: ignore[attr-defined]
+    (row,) = list(csv.DictReader(io_module.StringIO(csv_body)))
+    sheet = openpyxl.load_workbook(io_module.BytesIO(client.get(reverse("accounts:list") + "?export=xlsx").content))
+    (xlsx_row,) = list(sheet.active.iter_rows(min_row=2, values_only=True))
+    # Plain text behind an apostrophe, in both files; the page and the database keep the name as typed.
+    assert row["customer"] == xlsx_row[1] == "'" + name
+    assert row["account_number"] == account.number and row["approved_limit"] == "100.00"
+    assert name in client.get(account.get_absolute_url()).content.decode().replace("&quot;", '"')

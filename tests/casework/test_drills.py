@@ -176,7 +176,7 @@ def test_only_leads_run_drills_and_each_step_happens_once(lead, service) -> None
 def test_the_drill_form_says_what_is_wrong(client: Client, lead, data, field, message) -> None:
     client.force_login(lead)
     response = client.post(reverse("casework:drill_new"), data)
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert any(message in error for error in response.context["form"].errors[field])
     assert not Drill.objects.exists()
 

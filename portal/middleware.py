@@ -1,0 +1,36 @@
+"""The answer when the database connection is lost in the middle of a request.
+
+A connection can die under a request: PostgreSQL restarted or failed over, a network blip, an
+administrator's ``pg_terminate_backend``. The transaction the request had open is gone with it,
+so nothing of it was saved; the user is told exactly that, with a 503 and ``Retry-After``, on
+a page drawn without the database, instead of the generic error page. Django closes the broken
+connection when the request finishes and the next request opens a new one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 10
+
+
+class DatabaseLostMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        log.error("The database connection was lost during %s %s", request.method, request.path, exc_info=exception)
+        response = HttpResponse(render_to_string("503.html"), status=503)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
