@@ -105,9 +105,9 @@ def make_objects() -> dict[str, Any]:
     }
 
 
-def _rows(spec: dict[str, Any]) -> Any:
+def _rows(spec: dict[str, Any], objects: dict[str, Any]) -> Any:
     model = apps.get_model(spec["written"])
-    return model._default_manager.filter(**spec.get("written_filter", {}))
+    return model._default_manager.filter(**fill(spec.get("written_filter", {}), objects))
 
 
 def check_form(post: Poster, form_name: str, value_name: str) -> list[str]:
@@ -116,11 +116,11 @@ def check_form(post: Poster, form_name: str, value_name: str) -> list[str]:
     objects = make_objects()
     url = reverse(spec["url"][0], args=fill(spec["url"][1:], objects))
     typed = value(value_name)
-    before = _rows(spec).count()
+    before = _rows(spec, objects).count()
     answer = post(spec["user"], url, {**fill(spec["data"], objects), spec["field"]: typed}, {})
     where = f"{form_name} / {value_name}"
     if hostile.get("kept"):
-        stored = _rows(spec).model._default_manager.filter(**{f"{spec['stored']}__contains": typed}).exists()
+        stored = _rows(spec, objects).model._default_manager.filter(**{f"{spec['stored']}__contains": typed}).exists()
         problems = [] if answer.status < 400 else [f"{where}: answered {answer.status}, expected it kept"]
         return problems + ([] if stored else [f"{where}: not stored as typed"])
     problems = []
@@ -128,7 +128,7 @@ def check_form(post: Poster, form_name: str, value_name: str) -> list[str]:
         problems.append(f"{where}: answered {answer.status}, expected 400")
     if hostile["message"] not in answer.text:
         problems.append(f"{where}: the page does not say “{hostile['message']}”")
-    if _rows(spec).count() != before:
+    if _rows(spec, objects).count() != before:
         problems.append(f"{where}: something was written")
     return problems
 

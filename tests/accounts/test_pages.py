@@ -212,7 +212,10 @@ def test_it_exports_the_current_filter_as_xlsx(client: Client, lead) -> None:
     assert rows[0][0] == "account_number" and [row[0] for row in rows[1:]] == [held.number]
 
 
-@pytest.mark.parametrize("name", ['=HYPERLINK("http://attacker.example/","Click")', "+1+1", "-2+3", "@SUM(A1)", "\tTab"])
+FORMULAS = ['=HYPERLINK("http://attacker.example/","Click")', "+1+1", "-2+3", "@SUM(A1)", "\tTab"]
+
+
+@pytest.mark.parametrize("name", FORMULAS)
 def test_exports_never_hand_a_spreadsheet_a_formula(client: Client, lead, name: str) -> None:
     import io as io_module
 
