@@ -5,6 +5,8 @@ embedded Redis it stops and starts, gunicorn with three workers and one RQ worke
 
 * **concurrent holds**: ten credit officers hold the same account at the same moment, each
   from the page as they loaded it: exactly one hold applied, the others told who changed it;
+* **concurrent takes**: ten service agents take the same unassigned case at the same moment:
+  exactly one gets it, the others are told who took it and when;
 * **Redis stopped**: with Redis down, service agents send activation messages again; Redis
   comes back and the sweeper runs: every message sent once, none lost;
 * **worker killed mid-batch**: a re-drive of 300 accounts, the worker killed with SIGKILL once
@@ -206,6 +208,50 @@ def concurrent_holds(portal: Portal, people: int = 10) -> Outcome:
         lost=int(applied == 0),
         duplicated=max(0, applied - 1),
         server_errors=sum(1 for status in statuses if status >= 500),
+    )
+
+
+def concurrent_takes(portal: Portal, people: int = 10) -> Outcome:
+    """Ten service agents take the same unassigned case at the same moment, from the page as they loaded it.
+
+    Exactly one gets it; the others are told who took it and when; the case has one assignment.
+    """
+    from casework.models import Case, CaseEvent
+    from portal import roles
+    from portal.services import staff_member_save
+
+    unassigned = Case.objects.filter(status="new", assignee__isnull=True, department_id="service", is_drill=False)
+    case = unassigned.order_by("pk").first()
+    assert case is not None, "the demo data has no unassigned service case"
+    names = [f"agent{n}" for n in range(1, people + 1)]
+    for name in names:
+        staff_member_save(username=name, role=roles.SERVICE_AGENT, departments=["service"], first_name=name.title())
+    clients = [portal.client(name) for name in names]
+    answers: list[httpx.Response] = []
+    barrier = threading.Barrier(people)
+
+    def take(client: httpx.Client) -> None:
+        barrier.wait()
+        answers.append(client.post(f"/cases/{case.pk}/take/", data={"version": case.version}))
+
+    threads = [threading.Thread(target=take, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    pages = [client.get(f"/cases/{case.pk}/").text for client in clients]
+    got = sum(1 for page in pages if "The case is yours now." in page)
+    told = sum(1 for page in pages if f"Case #{case.pk} was already taken by" in page)
+    assignments = CaseEvent.objects.filter(case=case, kind=CaseEvent.Kind.ASSIGNMENT).count()
+    wrong = [] if (got, told) == (1, people - 1) else [f"concurrent takes: {got} took it, {told} were told who did"]
+    return Outcome(
+        "concurrent takes of one case",
+        faults=people - 1,
+        operations=people,
+        lost=int(assignments == 0),
+        duplicated=max(0, assignments - 1),
+        server_errors=sum(1 for answer in answers if answer.status_code >= 500),
+        wrong=wrong,
     )
 
 
@@ -546,6 +592,7 @@ def main() -> int:
         try:
             outcomes = [
                 concurrent_holds(portal),
+                concurrent_takes(portal),
                 redis_stopped(portal, redis, outbox),
                 worker_killed_mid_batch(portal),
                 worker_killed_mid_delivery(portal),
