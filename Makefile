@@ -4,6 +4,9 @@ SHELL := /bin/bash
 
 UV_VERSION := 0.13.9
 VENV := .venv
+CATALOGUES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po))
+# One command line for `make messages` and for the test that fails when it would change the catalogue.
+MAKEMESSAGES_ARGS := $(shell cat locale/makemessages.args)
 PY := $(VENV)/bin/python
 UV := .tools/bin/uv
 export UV_PYTHON_DOWNLOADS := never
@@ -18,7 +21,7 @@ export WEB_BIND WEB_WORKERS CORE_PORT
 # set, that core banking is used and the reference core-banking service is not started.
 PROCESSES := $(if $(REDIS_URL),,redis) $(if $(CORE_GATEWAY_URL),,core) worker cron web
 
-.PHONY: help install run test lint format clean bench loadtest reliability
+.PHONY: help install run test lint format clean bench loadtest reliability messages
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -32,7 +35,16 @@ $(VENV)/.installed: $(UV) pyproject.toml uv.lock .python-version
 	$(UV) sync --frozen
 	@touch $@
 
-install: $(VENV)/.installed  ## Create the virtual environment from the lock file.
+install: $(VENV)/.installed $(CATALOGUES)  ## Create the virtual environment from the lock file; compile the translations.
+
+# The translations: locale/<language>/LC_MESSAGES/django.po is the source, its .mo is built here
+# (with polib: no GNU gettext needed) and never committed.
+$(CATALOGUES): %.mo: %.po $(VENV)/.installed
+	$(PY) manage.py compile_catalogues
+
+messages: $(VENV)/.installed  ## Extract the strings to translate into locale/ (needs GNU gettext), then compile.
+	$(PY) manage.py makemessages $(MAKEMESSAGES_ARGS)
+	$(PY) manage.py compile_catalogues
 
 # make run writes every SMS and email to var/outbox/ so the demo can be followed end to end, and
 # talks to the reference core-banking service over HTTP (docs/core-banking.openapi.yaml).

@@ -69,19 +69,19 @@ REQUEST_KINDS = {
 
 
 CSV_COLUMNS = (
-    ("number", "account_number"),
-    ("customer__name", "customer"),
-    ("customer__credit_code", "credit_code"),
-    ("customer__risk_tier", "risk_tier"),
-    ("product", "product"),
-    ("channel", "channel"),
-    ("state", "state"),
-    ("empty_cause", "empty_cause"),
-    ("empty_since", "empty_since"),
-    ("approved_limit", "approved_limit"),
-    ("released_limit", "released_limit"),
-    ("state_changed_at", "in_state_since"),
-    ("is_drill", "drill"),
+    ("number", gettext_lazy("Account number")),
+    ("customer__name", gettext_lazy("Customer")),
+    ("customer__credit_code", gettext_lazy("Unified social credit code")),
+    ("customer__risk_tier", gettext_lazy("Risk tier")),
+    ("product", gettext_lazy("Product")),
+    ("channel", gettext_lazy("Channel")),
+    ("state", gettext_lazy("State")),
+    ("empty_cause", gettext_lazy("Cause")),
+    ("empty_since", gettext_lazy("Empty since")),
+    ("approved_limit", gettext_lazy("Approved limit")),
+    ("released_limit", gettext_lazy("Released limit")),
+    ("state_changed_at", gettext_lazy("In this state since")),
+    ("is_drill", gettext_lazy("Drill")),
 )
 
 

@@ -52,6 +52,8 @@ if TYPE_CHECKING:
     from portal.embedded_redis import RedisProcess
 
 ROOT = Path(__file__).resolve().parent.parent
+# The portal speaks Chinese first; the suite reads its answers in English, the source strings.
+ENGLISH = {"Accept-Language": "en"}
 
 
 @dataclass
@@ -118,9 +120,8 @@ class Portal:
 
         token = secrets.token_hex(16)
         cookies = {settings.SESSION_COOKIE_NAME: session_for(username), settings.CSRF_COOKIE_NAME: token}
-        return httpx.Client(
-            base_url=f"http://127.0.0.1:{self.port}", cookies=cookies, headers={"X-CSRFToken": token}, timeout=120
-        )
+        headers = {"X-CSRFToken": token, **ENGLISH}
+        return httpx.Client(base_url=f"http://127.0.0.1:{self.port}", cookies=cookies, headers=headers, timeout=120)
 
     def stop(self) -> None:
         for process in (self.web, self.worker):
@@ -138,7 +139,10 @@ class Portal:
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.port}{path}",
             data=urlencode({**data, "csrfmiddlewaretoken": token}).encode(),
-            headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={session_key}; {settings.CSRF_COOKIE_NAME}={token}"},
+            headers={
+                "Cookie": f"{settings.SESSION_COOKIE_NAME}={session_key}; {settings.CSRF_COOKIE_NAME}={token}",
+                **ENGLISH,
+            },
         )
         opener = urllib.request.build_opener(_NoRedirect)
         try:
@@ -152,7 +156,8 @@ class Portal:
         from django.conf import settings
 
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}{path}", headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={session_key}"}
+            f"http://127.0.0.1:{self.port}{path}",
+            headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={session_key}", **ENGLISH},
         )
         with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - loopback only
             return str(response.read().decode())

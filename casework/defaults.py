@@ -7,6 +7,8 @@ admin has edited.
 from datetime import timedelta
 from typing import Any
 
+from django.utils.translation import gettext_noop
+
 SLA = {
     1: (timedelta(minutes=30), timedelta(hours=4)),
     2: (timedelta(hours=2), timedelta(days=1)),
@@ -14,52 +16,54 @@ SLA = {
     4: (timedelta(days=1), timedelta(days=7)),
 }
 WIP = {"in_progress": 40, "waiting_customer": 80, "assigned": 60}
+# Stored in English as reference data, shown in each reader's language (the steps a team edits
+# show as written).
 PLAYBOOKS = {
     "customer_incomplete": (
-        "Customer did not finish verification",
+        gettext_noop("Customer did not finish verification"),
         [
-            "Call the contact person and explain the missing step",
-            "Resend the activation message (SMS and email)",
-            "Confirm the SMS code is verified",
-            "Confirm the password is set",
-            "Note the outcome and the next contact date on the case",
+            gettext_noop("Call the contact person and explain the missing step"),
+            gettext_noop("Resend the activation message (SMS and email)"),
+            gettext_noop("Confirm the SMS code is verified"),
+            gettext_noop("Confirm the password is set"),
+            gettext_noop("Note the outcome and the next contact date on the case"),
         ],
     ),
     "system_config": (
-        "Activation failed in a system",
+        gettext_noop("Activation failed in a system"),
         [
-            "Read the activation error code on the account",
-            "Check the channel's product configuration in core banking",
-            "Link the case to an open incident if other accounts fail the same way",
-            "Fix the configuration or escalate to the core banking team",
-            "Retry the activation and confirm the account is active",
+            gettext_noop("Read the activation error code on the account"),
+            gettext_noop("Check the channel's product configuration in core banking"),
+            gettext_noop("Link the case to an open incident if other accounts fail the same way"),
+            gettext_noop("Fix the configuration or escalate to the core banking team"),
+            gettext_noop("Retry the activation and confirm the account is active"),
         ],
     ),
     "risk_hold": (
-        "Line frozen by credit on purpose",
+        gettext_noop("Line frozen by credit on purpose"),
         [
-            "Record why the line was held",
-            "Review the customer's file and latest credit score",
-            "Decide: keep the hold, reduce the line, or request a release",
-            "Tell customer service what to say to the customer",
+            gettext_noop("Record why the line was held"),
+            gettext_noop("Review the customer's file and latest credit score"),
+            gettext_noop("Decide: keep the hold, reduce the line, or request a release"),
+            gettext_noop("Tell customer service what to say to the customer"),
         ],
     ),
     "core_sync": (
-        "The desk and core banking disagree",
+        gettext_noop("The desk and core banking disagree"),
         [
-            "Read what core banking answered or reported (the case's first timeline entry)",
-            "Compare the card in core banking with the account's state and history",
-            "Decide which side is right with the owner of the decision (credit for holds and limits)",
-            "Correct the wrong side: an action on the account, or a ticket to the core banking team",
-            "Confirm that the next reconciliation run finds no mismatch",
+            gettext_noop("Read what core banking answered or reported (the case's first timeline entry)"),
+            gettext_noop("Compare the card in core banking with the account's state and history"),
+            gettext_noop("Decide which side is right with the owner of the decision (credit for holds and limits)"),
+            gettext_noop("Correct the wrong side: an action on the account, or a ticket to the core banking team"),
+            gettext_noop("Confirm that the next reconciliation run finds no mismatch"),
         ],
     ),
     "not_issued": (
-        "Approved line whose card was not issued",
+        gettext_noop("Approved line whose card was not issued"),
         [
-            "Check why the card was not issued (high risk waits for a credit officer)",
-            "Issue the card, or record why the line must wait",
-            "Tell customer service if the customer has asked",
+            gettext_noop("Check why the card was not issued (high risk waits for a credit officer)"),
+            gettext_noop("Issue the card, or record why the line must wait"),
+            gettext_noop("Tell customer service if the customer has asked"),
         ],
     ),
 }

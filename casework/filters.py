@@ -43,9 +43,9 @@ class CaseFilter(DrillFilterSet):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.filters["assignee"].field.label_from_instance = lambda user: user.get_full_name() or user.username
-        self.filters["department"].extra["choices"] = list(
-            Department.objects.order_by("code").values_list("code", "name")
-        )
+        self.filters["department"].extra["choices"] = [
+            (department.code, str(department)) for department in Department.objects.order_by("code")
+        ]
 
     def filter_overdue(self, queryset: QuerySet[Case], name: str, value: bool | None) -> QuerySet[Case]:
         return queryset.filter(overdue_q()) if value else queryset

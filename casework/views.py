@@ -7,8 +7,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_fsm import can_proceed
 from django_tables2 import RequestConfig
@@ -50,18 +50,18 @@ from portal.tables import LargeQuerysetData
 
 PAGE_SIZE = 25
 CASE_COLUMNS = (
-    ("id", "case"),
-    ("account__number", "account_number"),
-    ("account__customer__name", "customer"),
-    ("cause", "cause"),
-    ("department_id", "department"),
-    ("status", "status"),
-    ("priority", "priority"),
-    ("assignee__username", "assignee"),
-    ("opened_at", "opened_at"),
-    ("resolve_due_at", "resolve_due_at"),
-    ("resolved_at", "resolved_at"),
-    ("is_drill", "drill"),
+    ("id", gettext_lazy("Case")),
+    ("account__number", gettext_lazy("Account number")),
+    ("account__customer__name", gettext_lazy("Customer")),
+    ("cause", gettext_lazy("Cause")),
+    ("department__name", gettext_lazy("Department"), gettext),  # the three names are in the catalogue
+    ("status", gettext_lazy("Status")),
+    ("priority", gettext_lazy("Priority")),
+    ("assignee__username", gettext_lazy("Assignee")),
+    ("opened_at", gettext_lazy("Opened")),
+    ("resolve_due_at", gettext_lazy("Resolution due")),
+    ("resolved_at", gettext_lazy("Resolved")),
+    ("is_drill", gettext_lazy("Drill")),
 )
 
 

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -28,7 +29,8 @@ class Department(models.Model):
         verbose_name_plural = _("departments")
 
     def __str__(self) -> str:
-        return self.name
+        """The name in the reader's language: the three departments' names are in the catalogue."""
+        return gettext(self.name)
 
 
 class StaffProfile(models.Model):
@@ -41,6 +43,13 @@ class StaffProfile(models.Model):
         verbose_name=_("user"),
     )
     departments = models.ManyToManyField(Department, blank=True, related_name="members", verbose_name=_("departments"))
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        choices=settings.LANGUAGES,
+        blank=True,
+        help_text=_("The language of the portal's pages for this person; empty: the browser's."),
+    )
 
     class Meta:
         verbose_name = _("staff profile")

@@ -8,12 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.utils.functional import Promise
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
 @dataclass(frozen=True)
 class PeriodicJob:
     name: str
+    title: Promise  # what the dashboard and the jobs page call it
     path: str
     interval_seconds: int
     description: Promise
@@ -22,19 +24,23 @@ class PeriodicJob:
     def every(self) -> str:
         minutes = self.interval_seconds // 60
         if minutes >= 24 * 60 and minutes % (24 * 60) == 0:
-            return str(_("daily")) if minutes == 24 * 60 else f"{minutes // (24 * 60)} d"
-        return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h"
+            return str(_("daily")) if minutes == 24 * 60 else gettext("%(days)d d") % {"days": minutes // (24 * 60)}
+        if minutes < 120:
+            return gettext("%(minutes)d min") % {"minutes": minutes}
+        return gettext("%(hours)d h") % {"hours": minutes // 60}
 
 
 PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     PeriodicJob(
         "refresh_dashboard",
+        _("Dashboard figures"),
         "portal.pages.jobs.refresh_dashboard",
         60,
         _("Dashboard figures: computed once a minute for everyone, so that opening the dashboard costs nothing."),
     ),
     PeriodicJob(
         "sweep_core_commands",
+        _("Core banking outbox"),
         "accounts.jobs.sweep_core_commands",
         60,
         _(
@@ -44,6 +50,7 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     ),
     PeriodicJob(
         "requeue_notifications",
+        _("Lost messages and imports"),
         "accounts.jobs.requeue_notifications",
         60,
         _(
@@ -53,18 +60,21 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     ),
     PeriodicJob(
         "reconcile_core",
+        _("Reconciliation"),
         "accounts.jobs.reconcile_core",
         5 * 60,
         _("Reconciliation: the cards core banking changed since the last run, compared with the accounts here."),
     ),
     PeriodicJob(
         "reconcile_core_full",
+        _("Nightly full reconciliation"),
         "accounts.jobs.reconcile_core_full",
         24 * 60 * 60,
         _("Nightly full reconciliation: every card of core banking compared with the accounts here."),
     ),
     PeriodicJob(
         "scan_accounts",
+        _("Empty-card monitor"),
         "accounts.jobs.scan_accounts",
         5 * 60,
         _(
@@ -74,30 +84,35 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
     ),
     PeriodicJob(
         "escalate_overdue_cases",
+        _("Overdue cases"),
         "casework.jobs.escalate_overdue_cases",
         5 * 60,
         _("SLA escalation: overdue cases are flagged and their lead told on the timeline."),
     ),
     PeriodicJob(
         "detect_anomalies",
+        _("Anomaly detection"),
         "casework.jobs.detect_anomalies",
         15 * 60,
         _("Anomaly detection: spikes of empty accounts per product and channel open an incident."),
     ),
     PeriodicJob(
         "send_reminders",
+        _("Customer reminders"),
         "accounts.jobs.send_reminders",
         60 * 60,
         _("Reminders on day 1, 3 and 7 to customers who have not finished their verification steps."),
     ),
     PeriodicJob(
         "credit_review",
+        _("Nightly credit review"),
         "accounts.jobs.credit_review",
         24 * 60 * 60,
         _("Nightly credit review: re-scores active and held accounts and proposes tranches or holds to credit."),
     ),
     PeriodicJob(
         "resume_batches",
+        _("Reactivation batches"),
         "casework.jobs.resume_batches",
         2 * 60,
         _("Keeps reactivation batches going after a worker dies."),

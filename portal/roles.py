@@ -14,6 +14,7 @@ from typing import Any
 
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 
 @dataclass(frozen=True)
@@ -117,10 +118,15 @@ ROLES: tuple[Role, ...] = (SERVICE_AGENT, TECH_ENGINEER, CREDIT_OFFICER, TEAM_LE
 ROLES_BY_SLUG = {role.slug: role for role in ROLES}
 ROLES_BY_GROUP = {role.group_name: role for role in ROLES}
 
+# Stored in English as reference data; shown in each reader's language (``Department.__str__``).
 DEPARTMENTS: tuple[tuple[str, str, str], ...] = (
-    ("credit", "Credit", "Risk holds, credit reviews, staged release of the line."),
-    ("tech", "Tech", "Activations that failed in a system; incidents and re-drives."),
-    ("service", "Customer service", "Customers who have not finished their verification steps."),
+    ("credit", gettext_noop("Credit"), gettext_noop("Risk holds, credit reviews, staged release of the line.")),
+    ("tech", gettext_noop("Tech"), gettext_noop("Activations that failed in a system; incidents and re-drives.")),
+    (
+        "service",
+        gettext_noop("Customer service"),
+        gettext_noop("Customers who have not finished their verification steps."),
+    ),
 )
 
 

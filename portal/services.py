@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser, Group
 from django.core.exceptions import ValidationError
@@ -61,6 +62,13 @@ def staff_member_save(
     profile, _created = StaffProfile.objects.get_or_create(user=user)
     profile.departments.set(known)
     return user
+
+
+def staff_language_save(*, user: AbstractUser, language: str) -> None:
+    """The language this person's pages are in, on whichever browser they sign in from."""
+    if language not in dict(settings.LANGUAGES):
+        raise ValueError(f"{language!r} is not one of the portal's languages")
+    StaffProfile.objects.update_or_create(user_id=user.pk, defaults={"language": language})
 
 
 @dataclass(frozen=True)

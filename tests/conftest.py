@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import redis
 from django.contrib.auth.models import AbstractUser
+from django.utils import translation
 
 from accounts.gateway import SIMULATED
 from accounts.sms import outbox as sms_outbox
@@ -30,7 +31,13 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProc
 
 @pytest.fixture(autouse=True)
 def _test_settings(settings, redis_server: RedisProcess) -> Iterator[None]:
-    """Fast hashing, static files without a manifest, and an empty real Redis per test."""
+    """Fast hashing, static files without a manifest, English, and an empty real Redis per test.
+
+    The portal speaks Simplified Chinese first; the tests read its English source strings, and
+    the Chinese pages and catalogue have their own tests (``tests/portal/test_translations.py``).
+    """
+    settings.LANGUAGE_CODE = "en"
+    translation.activate("en")
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGES = {
         **settings.STORAGES,
@@ -47,6 +54,7 @@ def _test_settings(settings, redis_server: RedisProcess) -> Iterator[None]:
     client = redis.Redis.from_url(redis_server.url)
     client.flushall()
     client.close()
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

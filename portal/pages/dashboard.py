@@ -18,12 +18,16 @@ from django.db.models import Aggregate, Count, F, FloatField, Q, Value
 from django.db.models.functions import Extract, TruncDate
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
 
 from accounts.models import AuditEntry, EmptyCause, LoanAccount, Product, State
 from casework.models import OPEN_STATUSES, Case, Incident
 from casework.selectors import overdue_q
 from portal.models import Department
+from portal.roles import DEPARTMENTS
 
 log = logging.getLogger(__name__)
 TREND_DAYS = 30
@@ -33,17 +37,20 @@ CAUSE_OF_TRANSITION = {
     "hold": EmptyCause.RISK_HOLD,
 }
 RESOLUTION_BUCKETS = (
-    ("< 4 h", timedelta(hours=4)),
-    ("< 1 day", timedelta(days=1)),
-    ("< 3 days", timedelta(days=3)),
-    ("< 7 days", timedelta(days=7)),
-    ("≥ 7 days", None),
+    (_("< 4 h"), timedelta(hours=4)),
+    (_("< 1 day"), timedelta(days=1)),
+    (_("< 3 days"), timedelta(days=3)),
+    (_("< 7 days"), timedelta(days=7)),
+    (_("≥ 7 days"), None),
 )
+# The snapshot is computed once (by a worker, in its language) and shown to everyone: its labels
+# stay lazy (gettext_lazy, format_lazy) and are translated when each page is drawn.
+DEPARTMENT_LABELS = {code: _(name) for code, name, _description in DEPARTMENTS}
 
 
 @dataclass(frozen=True)
 class Figure:
-    label: str
+    label: Promise
     value: int | float | str
     url: str
 
@@ -64,7 +71,7 @@ def empty_by_cause() -> list[Figure]:
         .order_by()
     )
     return [
-        Figure(str(cause.label), counts.get(cause.value, 0), _accounts_url(state="empty", empty_cause=cause.value))
+        Figure(cause.label, counts.get(cause.value, 0), _accounts_url(state="empty", empty_cause=cause.value))
         for cause in EmptyCause
     ]
 
@@ -77,7 +84,7 @@ def empty_by_product() -> list[Figure]:
         .order_by()
     )
     return [
-        Figure(str(product.label), counts.get(product.value, 0), _accounts_url(state="empty", product=product.value))
+        Figure(product.label, counts.get(product.value, 0), _accounts_url(state="empty", product=product.value))
         for product in Product
     ]
 
@@ -283,7 +290,7 @@ class Bar:
     width: float
     height: float
     colour: str
-    title: str
+    title: Promise
 
 
 def trend_chart(days: list[TrendDay], width: int = 600, height: int = 160) -> dict[str, Any]:
@@ -299,11 +306,8 @@ def trend_chart(days: list[TrendDay], width: int = 600, height: int = 160) -> di
                 continue
             bar_height = height * count / peak
             y -= bar_height
-            bars.append(
-                Bar(
-                    index * slot + 1, y, slot - 2, bar_height, CAUSE_COLOURS[cause], f"{day.day}: {count} {cause.label}"
-                )
-            )
+            title = format_lazy("{}: {} {}", day.day, count, cause.label)
+            bars.append(Bar(index * slot + 1, y, slot - 2, bar_height, CAUSE_COLOURS[cause], title))
     return {"bars": bars, "width": width, "height": height, "peak": peak, "first": days[0].day if days else None,
             "last": days[-1].day if days else None}  # fmt: skip
 
@@ -325,7 +329,7 @@ def resolution_chart(distribution: dict[str, list[int]], width: int = 600, heigh
                     bar_width - 1,
                     bar_height,
                     DEPARTMENT_COLOURS[code],
-                    f"{code}, {RESOLUTION_BUCKETS[bucket][0]}: {count}",
+                    format_lazy("{}, {}: {}", DEPARTMENT_LABELS[code], RESOLUTION_BUCKETS[bucket][0], count),
                 )
             )
     labels = [(bucket * slot + slot / 2, label) for bucket, (label, _limit) in enumerate(RESOLUTION_BUCKETS)]
@@ -338,7 +342,7 @@ def dashboard_figures(now: datetime | None = None) -> dict[str, Any]:
     distribution = resolution_distribution(now)
     by_cause = empty_by_cause()
     return {
-        "empty_total": Figure("Empty now", sum(int(f.value) for f in by_cause), _accounts_url(state="empty")),
+        "empty_total": Figure(_("Empty now"), sum(int(f.value) for f in by_cause), _accounts_url(state="empty")),
         "empty_by_cause": by_cause,
         "empty_by_product": empty_by_product(),
         "new_empty_today": new_empty_today(now),
@@ -347,9 +351,9 @@ def dashboard_figures(now: datetime | None = None) -> dict[str, Any]:
         "departments": cases_by_department(now),
         "open_incidents": open_incidents(),
         "trend": trend_chart(trend),
-        "trend_legend": [(str(cause.label), CAUSE_COLOURS[cause]) for cause in EmptyCause],
+        "trend_legend": [(cause.label, CAUSE_COLOURS[cause]) for cause in EmptyCause],
         "resolution": resolution_chart(distribution),
-        "resolution_legend": [(code, DEPARTMENT_COLOURS[code]) for code in sorted(distribution)],
+        "resolution_legend": [(DEPARTMENT_LABELS[code], DEPARTMENT_COLOURS[code]) for code in sorted(distribution)],
         "updated_at": now,
     }
 

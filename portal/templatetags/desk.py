@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import template
+from django.utils.translation import gettext as _
 
 from portal.masking import mask_email as _mask_email
 from portal.masking import mask_mobile as _mask_mobile
@@ -32,7 +33,7 @@ def mask_email(value: str) -> str:
 
 @register.filter
 def duration(seconds: float | int | None) -> str:
-    """A number of seconds for people: “45 s”, “4 min 10 s”, “2 h 05 min”, “3 d 4 h”."""
+    """A number of seconds for people, in their language: “3 d 4 h”, “2 h 05 min”; “3天4小时”, “12分钟”."""
     if seconds is None or seconds == "":
         return "—"
     total = round(float(seconds))
@@ -40,9 +41,11 @@ def duration(seconds: float | int | None) -> str:
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
     if days:
-        return f"{days} d {hours} h"
+        return _("%(days)d d %(hours)d h") % {"days": days, "hours": hours}
     if hours:
-        return f"{hours} h {minutes:02d} min"
+        return _("%(hours)d h %(minutes)02d min") % {"hours": hours, "minutes": minutes}
+    if minutes and secs:
+        return _("%(minutes)d min %(seconds)d s") % {"minutes": minutes, "seconds": secs}
     if minutes:
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    return f"{secs} s"
+        return _("%(minutes)d min") % {"minutes": minutes}
+    return _("%(seconds)d s") % {"seconds": secs}

@@ -119,7 +119,10 @@ class Staff:
         hashed = PBKDF2PasswordHasher().encode(TEST_PASSWORD, PBKDF2PasswordHasher().salt())
         User.objects.filter(username=username).update(password=hashed)
         self.portal = portal
-        self.http = httpx.Client(base_url=portal.url, follow_redirects=True, timeout=10)
+        # The portal speaks Chinese first; these checks read its English source strings.
+        self.http = httpx.Client(
+            base_url=portal.url, follow_redirects=True, timeout=10, headers={"Accept-Language": "en"}
+        )
         self.http.get("/login/")
         self.http.post(
             "/login/",

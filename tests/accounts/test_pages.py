@@ -143,11 +143,13 @@ def test_it_exports_the_current_filter_as_csv(client: Client, lead) -> None:
     make_account(State.ACTIVE)
     client.force_login(lead)
     response = client.get(reverse("accounts:list") + "?state=empty&export=csv")
-    assert response["Content-Type"] == "text/csv"
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith('attachment; filename="accounts-')
-    body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    body = b"".join(response.streaming_content).decode("utf-8-sig")  # type: ignore[attr-defined]
     rows = list(csv.DictReader(io.StringIO(body)))
-    assert [(r["account_number"], r["state"], r["empty_cause"]) for r in rows] == [(held.number, "empty", "risk_hold")]
+    assert [(r["Account number"], r["State"], r["Cause"], r["Drill"]) for r in rows] == [
+        (held.number, "Empty card", "Risk hold", "no")
+    ]
 
 
 def test_the_list_is_sortable(client: Client, lead) -> None:
@@ -209,7 +211,7 @@ def test_it_exports_the_current_filter_as_xlsx(client: Client, lead) -> None:
     assert response["Content-Type"].startswith("application/vnd.openxmlformats")
     sheet = openpyxl.load_workbook(io_module.BytesIO(response.content)).active
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0][0] == "account_number" and [row[0] for row in rows[1:]] == [held.number]
+    assert rows[0][0] == "Account number" and [row[0] for row in rows[1:]] == [held.number]
 
 
 FORMULAS = ['=HYPERLINK("http://attacker.example/","Click")', "+1+1", "-2+3", "@SUM(A1)", "\tTab"]
@@ -223,11 +225,31 @@ def test_exports_never_hand_a_spreadsheet_a_formula(client: Client, lead, name: 
 
     account = make_account(State.ACTIVE, customer=CustomerFactory(name=name), approved_limit=Decimal("100.00"))
     client.force_login(lead)
-    csv_body = b"".join(client.get(reverse("accounts:list") + "?export=csv").streaming_content).decode()  # type: ignore[attr-defined]
+    csv_body = b"".join(client.get(reverse("accounts:list") + "?export=csv").streaming_content).decode("utf-8-sig")  # type: ignore[attr-defined]
     (row,) = list(csv.DictReader(io_module.StringIO(csv_body)))
     sheet = openpyxl.load_workbook(io_module.BytesIO(client.get(reverse("accounts:list") + "?export=xlsx").content))
     (xlsx_row,) = list(sheet.active.iter_rows(min_row=2, values_only=True))
     # Plain text behind an apostrophe, in both files; the page and the database keep the name as typed.
-    assert row["customer"] == xlsx_row[1] == "'" + name
-    assert row["account_number"] == account.number and row["approved_limit"] == "100.00"
+    assert row["Customer"] == xlsx_row[1] == "'" + name
+    assert row["Account number"] == account.number and row["Approved limit"] == "100.00"
     assert name in client.get(account.get_absolute_url()).content.decode().replace("&quot;", '"')
+
+
+def test_an_export_opens_in_excel_in_chinese_with_local_times(client: Client, lead) -> None:
+    from datetime import UTC, datetime
+
+    from django.utils import translation
+
+    translation.activate("zh-hans")
+    customer = CustomerFactory(name="成都锦江进出口贸易有限公司")
+    since = datetime(2026, 11, 28, 13, 33, tzinfo=UTC)
+    make_account(State.EMPTY, EmptyCause.RISK_HOLD, customer=customer, empty_since=since)
+    client.force_login(lead)
+    raw = b"".join(
+        client.get(reverse("accounts:list") + "?export=csv", headers={"Accept-Language": "zh-CN"}).streaming_content  # type: ignore[attr-defined]
+    )
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8's byte-order mark: Excel on Chinese Windows reads it as UTF-8
+    (row,) = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert row["客户"] == "成都锦江进出口贸易有限公司"
+    assert (row["状态"], row["原因"]) == ("空卡", "业务规则限制（风险冻结）")
+    assert row["空卡起始时间"] == "2026-11-28 21:33"  # Asia/Shanghai, as staff read the clock

@@ -380,12 +380,14 @@ def test_the_case_list_exports_its_filter(client: Client, lead) -> None:
     open_case(EmptyCause.SYSTEM_CONFIG)
     client.force_login(lead)
     response = client.get(reverse("casework:list") + "?department=service&export=csv")
-    body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    body = b"".join(response.streaming_content).decode("utf-8-sig")  # type: ignore[attr-defined]
     rows = list(csv_module.DictReader(io_module.StringIO(body)))
-    assert [(int(r["case"]), r["department"]) for r in rows] == [(service_case.pk, "service")]
+    assert [(int(r["Case"]), r["Department"], r["Status"]) for r in rows] == [
+        (service_case.pk, "Customer service", "New")
+    ]
     xlsx = client.get(reverse("casework:list") + "?department=service&export=xlsx")
     sheet = openpyxl.load_workbook(io_module.BytesIO(xlsx.content)).active
-    assert [row[0] for row in sheet.iter_rows(values_only=True)] == ["case", service_case.pk]
+    assert [row[0] for row in sheet.iter_rows(values_only=True)] == ["Case", service_case.pk]
 
 
 def test_the_case_page_shows_a_step_ticked_by_nobody_in_particular(client: Client, lead) -> None:

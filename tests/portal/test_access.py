@@ -17,6 +17,7 @@ PUBLIC = {
     "readyz": ({200, 503}, {405}),
     "login": ({200}, {200}),  # the form again, with its errors
     "admin:login": ({200}, {200}),
+    "language": ({405}, {302}),  # the login page's switcher: a cookie, then back (the pages need sign-in)
     "core_events": ({405}, {401}),  # machine-to-machine: the HMAC signature is the credential
     "activate": ({404}, {405}),  # the customer's page: a bad link reveals nothing
     "activate_send_code": ({405}, {404}),  # its forms: POST only, and a bad link reveals nothing either
