@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -63,7 +64,10 @@ def with_link(view: LinkView) -> Callable[[HttpRequest, str], HttpResponse]:
             link = link_from_token(token)
         except LinkInvalid:
             return render(request, "activation/invalid.html", status=404)
-        return view(request, link)
+        language = link.account.customer.language  # as in the customer's SMS and email
+        with translation.override(language):
+            request.LANGUAGE_CODE = language
+            return view(request, link)
 
     return login_not_required(never_cache(wrapper))
 

@@ -32,89 +32,91 @@ from portal.bulk import bulk_insert, indexes_deferred, insert_rows, reserve_ids
 
 # City, and the administrative region code (GB/T 2260) of one of its districts.
 CITIES: tuple[tuple[str, str], ...] = (
-    ("Shanghai", "310115"),
-    ("Beijing", "110105"),
-    ("Shenzhen", "440304"),
-    ("Guangzhou", "440106"),
-    ("Hangzhou", "330106"),
-    ("Suzhou", "320505"),
-    ("Nanjing", "320106"),
-    ("Wuhan", "420106"),
-    ("Chengdu", "510107"),
-    ("Chongqing", "500112"),
-    ("Tianjin", "120116"),
-    ("Xi'an", "610113"),
-    ("Qingdao", "370212"),
-    ("Ningbo", "330212"),
-    ("Xiamen", "350206"),
-    ("Changsha", "430104"),
-    ("Zhengzhou", "410105"),
-    ("Hefei", "340104"),
-    ("Jinan", "370102"),
-    ("Dalian", "210204"),
-    ("Shenyang", "210102"),
-    ("Fuzhou", "350102"),
-    ("Kunming", "530102"),
-    ("Wuxi", "320214"),
-    ("Dongguan", "441900"),
-    ("Foshan", "440604"),
-    ("Changzhou", "320411"),
-    ("Nantong", "320602"),
-    ("Wenzhou", "330302"),
-    ("Harbin", "230103"),
-    ("Nanchang", "360102"),
-    ("Shijiazhuang", "130102"),
+    ("上海", "310115"),
+    ("北京", "110105"),
+    ("深圳", "440304"),
+    ("广州", "440106"),
+    ("杭州", "330106"),
+    ("苏州", "320505"),
+    ("南京", "320106"),
+    ("武汉", "420106"),
+    ("成都", "510107"),
+    ("重庆", "500112"),
+    ("天津", "120116"),
+    ("西安", "610113"),
+    ("青岛", "370212"),
+    ("宁波", "330212"),
+    ("厦门", "350206"),
+    ("长沙", "430104"),
+    ("郑州", "410105"),
+    ("合肥", "340104"),
+    ("济南", "370102"),
+    ("大连", "210204"),
+    ("沈阳", "210102"),
+    ("福州", "350102"),
+    ("昆明", "530102"),
+    ("无锡", "320214"),
+    ("东莞", "441900"),
+    ("佛山", "440604"),
+    ("常州", "320411"),
+    ("南通", "320602"),
+    ("温州", "330302"),
+    ("哈尔滨", "230103"),
+    ("南昌", "360102"),
+    ("石家庄", "130102"),
 )
-BRAND_SYLLABLES = (
-    "Hua", "Xin", "Tai", "Rong", "Sheng", "Jin", "Hong", "Da", "Heng", "Yuan", "Tian", "Long",
-    "Kai", "Ming", "Feng", "Chang", "Bao", "Fu", "Guang", "Hai", "Jia", "Yong", "Zhong", "Cheng",
-    "Rui", "Tong", "Xing", "Yu", "An", "Wei", "Lian", "Ding", "Hao", "Run", "Shun",
+# A brand of two characters, each with its pinyin for the e-mail domain.
+BRAND_SYLLABLES: tuple[tuple[str, str], ...] = (
+    ("华", "hua"), ("鑫", "xin"), ("泰", "tai"), ("荣", "rong"), ("盛", "sheng"), ("金", "jin"),
+    ("宏", "hong"), ("达", "da"), ("恒", "heng"), ("源", "yuan"), ("天", "tian"), ("隆", "long"),
+    ("凯", "kai"), ("明", "ming"), ("丰", "feng"), ("昌", "chang"), ("宝", "bao"), ("富", "fu"),
+    ("广", "guang"), ("海", "hai"), ("嘉", "jia"), ("永", "yong"), ("中", "zhong"), ("诚", "cheng"),
+    ("瑞", "rui"), ("通", "tong"), ("兴", "xing"), ("宇", "yu"), ("安", "an"), ("伟", "wei"),
+    ("联", "lian"), ("鼎", "ding"), ("浩", "hao"), ("润", "run"), ("顺", "shun"),
 )  # fmt: skip
 # Industry as it appears in the name, and the word used in the e-mail domain.
 INDUSTRIES: tuple[tuple[str, str], ...] = (
-    ("Precision Machinery", "precision"),
-    ("New Materials", "materials"),
-    ("Electronic Technology", "electronics"),
-    ("Logistics", "logistics"),
-    ("Pharmaceutical", "pharma"),
-    ("Textile", "textile"),
-    ("Auto Parts", "autoparts"),
-    ("Food Processing", "foods"),
-    ("Chemical Industry", "chemical"),
-    ("Construction Engineering", "construction"),
-    ("Environmental Technology", "enviro"),
-    ("Semiconductor", "semicon"),
-    ("New Energy", "newenergy"),
-    ("Photovoltaic Technology", "solar"),
-    ("Medical Devices", "meditech"),
-    ("Packaging", "packaging"),
-    ("Steel Structure", "steel"),
-    ("Furniture", "furniture"),
-    ("Agricultural Development", "agri"),
-    ("Import and Export Trading", "trading"),
-    ("Supply Chain Management", "supplychain"),
-    ("Optoelectronics", "opto"),
-    ("Biotechnology", "biotech"),
-    ("Intelligent Equipment", "smartequip"),
-    ("Cold Chain Logistics", "coldchain"),
-    ("Software", "software"),
-    ("Petrochemical Equipment", "petrochem"),
-    ("Ceramics", "ceramics"),
-    ("Printing", "printing"),
-    ("Garment", "garment"),
-    ("Marine Engineering", "marine"),
-    ("Battery Technology", "battery"),
+    ("精密机械", "precision"),
+    ("新材料", "materials"),
+    ("电子科技", "electronics"),
+    ("物流", "logistics"),
+    ("医药", "pharma"),
+    ("纺织", "textile"),
+    ("汽车零部件", "autoparts"),
+    ("食品加工", "foods"),
+    ("化工", "chemical"),
+    ("建筑工程", "construction"),
+    ("环保科技", "enviro"),
+    ("半导体", "semicon"),
+    ("新能源", "newenergy"),
+    ("光伏科技", "solar"),
+    ("医疗器械", "meditech"),
+    ("包装", "packaging"),
+    ("钢结构", "steel"),
+    ("家具", "furniture"),
+    ("农业开发", "agri"),
+    ("进出口贸易", "trading"),
+    ("供应链管理", "supplychain"),
+    ("光电", "opto"),
+    ("生物科技", "biotech"),
+    ("智能装备", "smartequip"),
+    ("冷链物流", "coldchain"),
+    ("软件", "software"),
+    ("石化设备", "petrochem"),
+    ("陶瓷", "ceramics"),
+    ("印刷", "printing"),
+    ("服装", "garment"),
+    ("海洋工程", "marine"),
+    ("电池科技", "battery"),
 )
-COMPANY_SUFFIXES = ("Co., Ltd.", "Co., Ltd.", "Co., Ltd.", "Co., Ltd.", "Group Co., Ltd.", "Industrial Co., Ltd.")
+COMPANY_SUFFIXES = ("有限公司", "有限公司", "有限公司", "有限公司", "集团有限公司", "实业有限公司")
 SURNAMES = (
-    "Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou", "Xu", "Sun", "Ma",
-    "Zhu", "Hu", "Guo", "He", "Lin", "Gao", "Luo", "Zheng", "Liang", "Xie", "Song", "Tang", "Han",
-    "Feng", "Deng", "Cao", "Peng",
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡",
+    "郭", "何", "林", "高", "罗", "郑", "梁", "谢", "宋", "唐", "韩", "冯", "邓", "曹", "彭",
 )  # fmt: skip
 GIVEN_NAMES = (
-    "Fang", "Wei", "Min", "Jing", "Li", "Qiang", "Lei", "Jun", "Yang", "Yong", "Yan", "Jie", "Juan",
-    "Tao", "Ming", "Chao", "Xiuying", "Xiaoming", "Hui", "Jian", "Ping", "Gang", "Lan", "Na", "Hong",
-    "Xin", "Yifan", "Haoran", "Zihan", "Yuting", "Jiahui", "Zhiqiang",
+    "芳", "伟", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超",
+    "秀英", "晓明", "慧", "健", "平", "刚", "兰", "娜", "红", "欣", "一帆", "浩然", "子涵", "雨婷", "佳慧", "志强",
 )  # fmt: skip
 EMAIL_MAILBOXES = ("finance", "finance", "treasury", "accounts", "cfo")
 MOBILE_PREFIXES = (
@@ -122,16 +124,16 @@ MOBILE_PREFIXES = (
     "158", "159", "166", "173", "176", "177", "180", "181", "186", "187", "188", "189", "191", "199",
 )  # fmt: skip
 CHANNELS: tuple[tuple[str, int], ...] = (
-    ("Online banking", 20),
-    ("Mobile app", 14),
-    ("Relationship manager", 16),
-    ("Shanghai Pudong branch", 10),
-    ("Shenzhen Futian branch", 8),
-    ("Beijing Chaoyang branch", 8),
-    ("Guangzhou Tianhe branch", 6),
-    ("Hangzhou Xihu branch", 6),
-    ("Chengdu Jinjiang branch", 5),
-    ("Supply chain platform", 7),
+    ("网上银行", 20),
+    ("手机银行", 14),
+    ("客户经理", 16),
+    ("上海浦东支行", 10),
+    ("深圳福田支行", 8),
+    ("北京朝阳支行", 8),
+    ("广州天河支行", 6),
+    ("杭州西湖支行", 6),
+    ("成都锦江支行", 5),
+    ("供应链平台", 7),
 )
 
 # --- how the accounts spread --------------------------------------------------------------
@@ -161,28 +163,28 @@ STATE_WEIGHTS = (
 )
 CAUSE_WEIGHTS = ((EmptyCause.SYSTEM_CONFIG, 40), (EmptyCause.CUSTOMER_INCOMPLETE, 45), (EmptyCause.RISK_HOLD, 15))
 ERROR_CODES = (
-    ("CB-4031", "card profile rejected by core banking"),
-    ("CB-4102", "limit not synchronised to the card system"),
-    ("CB-5002", "core banking timed out"),
-    ("CFG-CHANNEL-MISSING", "channel not configured for this product"),
-    ("CFG-PRODUCT-LIMIT", "product limit table missing for the branch"),
-    ("HSM-KEY-EXPIRED", "card key expired in the HSM"),
-    ("SMS-GW-503", "SMS gateway unavailable"),
+    ("CB-4031", "核心系统拒绝了卡片参数"),
+    ("CB-4102", "额度未同步到卡系统"),
+    ("CB-5002", "核心系统超时"),
+    ("CFG-CHANNEL-MISSING", "该产品未配置此渠道"),
+    ("CFG-PRODUCT-LIMIT", "该支行缺少产品额度表"),
+    ("HSM-KEY-EXPIRED", "加密机中的卡密钥已过期"),
+    ("SMS-GW-503", "短信网关不可用"),
 )
 HOLD_REASONS = (
-    "adverse credit bureau report",
-    "overdue repayment reported by another bank",
-    "court enforcement record found",
-    "change of controlling shareholder under review",
-    "collateral valuation dropped",
-    "sanctions screening hit to be cleared",
+    "征信报告出现不良记录",
+    "他行报送逾期还款",
+    "发现法院强制执行记录",
+    "控股股东变更审查中",
+    "抵押物估值下降",
+    "制裁名单筛查命中，待核实",
 )
 CLOSE_REASONS = {
-    State.ACTIVE: ("Line repaid and closed at the customer's request.", "Superseded by a renewed facility."),
-    State.ISSUED: ("Customer declined the line before activation.",),
-    State.APPROVED: ("Approval withdrawn before the card was issued.", "Customer declined the offer."),
+    State.ACTIVE: ("额度已还清，应客户要求销户。", "已由续授信额度替代。"),
+    State.ISSUED: ("客户在激活前放弃该额度。",),
+    State.APPROVED: ("发卡前撤回审批。", "客户放弃授信。"),
 }
-STEP_NAMES = {Step.SMS_CODE: "SMS code", Step.PASSWORD: "password", Step.CREDIT_REVIEW: "credit review"}
+STEP_NAMES = {Step.SMS_CODE: "短信验证码", Step.PASSWORD: "设置密码", Step.CREDIT_REVIEW: "信贷审核"}
 
 CORE_BANKING = "core-banking"
 MONITOR = "activation-monitor"
@@ -222,17 +224,17 @@ def _credit_code(rng: random.Random, region: str, taken: set[str]) -> str:
 
 def _customer(rng: random.Random, taken_codes: set[str], is_drill: bool) -> Customer:
     city, region = rng.choice(CITIES)
-    first, second = rng.sample(BRAND_SYLLABLES, 2)
-    brand = first + second.lower()
+    (first, first_pinyin), (second, second_pinyin) = rng.sample(BRAND_SYLLABLES, 2)
+    brand, brand_pinyin = first + second, first_pinyin + second_pinyin
     industry, domain_word = rng.choice(INDUSTRIES)
     tier = _weighted(rng, TIER_WEIGHTS)
     mean, spread, low, high = CREDIT_SCORES[tier]
     return Customer(
-        name=f"{city} {brand} {industry} {rng.choice(COMPANY_SUFFIXES)}",
+        name=f"{city}{brand}{industry}{rng.choice(COMPANY_SUFFIXES)}",
         credit_code=_credit_code(rng, region, taken_codes),
-        contact_name=f"{rng.choice(SURNAMES)} {rng.choice(GIVEN_NAMES)}",
+        contact_name=f"{rng.choice(SURNAMES)}{rng.choice(GIVEN_NAMES)}",
         contact_mobile=rng.choice(MOBILE_PREFIXES) + f"{rng.randrange(10**8):08d}",
-        email=f"{rng.choice(EMAIL_MAILBOXES)}@{brand.lower()}-{domain_word}.example",
+        email=f"{rng.choice(EMAIL_MAILBOXES)}@{brand_pinyin}-{domain_word}.example",
         risk_tier=tier,
         credit_score=min(high, max(low, round(rng.gauss(mean, spread)))),
         is_drill=is_drill,
@@ -338,7 +340,7 @@ def _account(
     def issue(at: datetime) -> None:
         nonlocal issued_at
         issued_at = at
-        history.add("issue", State.ISSUED, at, actor=CORE_BANKING, channel=Channel.WEBHOOK, reason="Card issued.")
+        history.add("issue", State.ISSUED, at, actor=CORE_BANKING, channel=Channel.WEBHOOK, reason="已发卡。")
 
     def verify(at: datetime) -> None:
         history.add(
@@ -347,10 +349,10 @@ def _account(
             at,
             actor=CORE_BANKING,
             channel=Channel.WEBHOOK,
-            reason="Customer opened the activation page.",
+            reason="客户已打开激活页面。",
         )
 
-    def activate(at: datetime, reason: str = "Activation confirmed by core banking.") -> None:
+    def activate(at: datetime, reason: str = "核心系统已确认激活。") -> None:
         nonlocal activated_at
         activated_at = at
         history.add("activate", State.ACTIVE, at, actor=CORE_BANKING, channel=Channel.WEBHOOK, reason=reason)
@@ -373,10 +375,10 @@ def _account(
                 t_fail,
                 actor=CORE_BANKING,
                 channel=Channel.WEBHOOK,
-                reason=f"Activation failed: {code} ({text}).",
+                reason=f"激活失败：{code}（{text}）。",
                 details={"error_code": code},
             )
-            activate(at, "Activation retried after the configuration fix.")
+            activate(at, "配置修复后已重新激活。")
         else:
             activate(at)
         steps = _steps(rng, tier, required, t_issue, at)
@@ -422,7 +424,7 @@ def _account(
                 empty_since,
                 actor=CORE_BANKING,
                 channel=Channel.WEBHOOK,
-                reason=f"Activation failed: {error_code} ({text}).",
+                reason=f"激活失败：{error_code}（{text}）。",
                 details={"error_code": error_code},
             )
             created_at = t_issue - _hours(rng, 2, 72)
@@ -432,14 +434,14 @@ def _account(
             if rng.random() < 0.7:
                 verify(t_issue + _hours(rng, 0.2, window_hours * 0.8))
             steps = _steps(rng, tier, rng.randrange(required), t_issue, empty_since)
-            missing = ", ".join(STEP_NAMES[step] for step in TIERS[tier].required_steps[len(steps) :])
+            missing = "、".join(STEP_NAMES[step] for step in TIERS[tier].required_steps[len(steps) :])
             history.add(
                 "mark_stalled",
                 State.EMPTY,
                 empty_since,
                 actor=MONITOR,
                 channel=Channel.JOB,
-                reason=f"Activation window of {window.days} days passed; still missing: {missing}.",
+                reason=f"{window.days}天激活期限已过，仍未完成：{missing}。",
             )
             created_at = t_issue - _hours(rng, 2, 72)
         else:
@@ -459,7 +461,7 @@ def _account(
                 empty_since,
                 actor=SEED,
                 channel=Channel.IMPORT,
-                reason=f"Risk hold: {rng.choice(HOLD_REASONS)}.",
+                reason=f"风险冻结：{rng.choice(HOLD_REASONS)}。",
             )
     else:  # closed
         closed_at = now - _hours(rng, 1, 20 * 24)

@@ -26,7 +26,9 @@ class DecisionForm(forms.Form):
 class ImportForm(forms.Form):
     file = forms.FileField(
         label=_("CSV file"),
-        help_text=_("UTF-8 CSV with a header row; see the columns below. At most 10 MB."),
+        help_text=_(
+            "CSV with a header row (UTF-8, or GB18030 as Excel saves it); see the columns below. At most 10 MB."
+        ),
     )
     dry_run = forms.BooleanField(
         label=_("Check only (dry run): report what would change, change nothing"), required=False, initial=True

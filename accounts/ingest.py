@@ -117,12 +117,24 @@ class ImportReport:
 
 
 def _decode(raw: bytes | str) -> str | RowError:
+    """UTF-8 (with or without a byte-order mark), else GB18030: what Excel on Chinese Windows saves."""
     if isinstance(raw, str):
         return raw
     try:
         return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as utf8_error:
+        first_bad = utf8_error.start
+    try:
+        return raw.decode("gb18030")
     except UnicodeDecodeError:
-        return RowError(None, _("The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again."))
+        return RowError(
+            None,
+            _(
+                "The file is neither UTF-8 nor GB18030 text (byte %(position)s is 0x%(byte)02x). "
+                "Save it as “CSV UTF-8” and upload it again."
+            )
+            % {"position": f"{first_bad + 1:,}", "byte": raw[first_bad]},
+        )
 
 
 def _missing_columns(header: list[str]) -> RowError | None:
@@ -151,7 +163,7 @@ def file_problem(raw: bytes) -> str | None:
 
 
 def read_rows(stream: IO[bytes] | IO[str]) -> tuple[list[tuple[int, dict[str, str]]], list[RowError]]:
-    """(line number, row) pairs from a UTF-8 CSV with a header, or errors about the file itself."""
+    """(line number, row) pairs from a CSV with a header (UTF-8 or GB18030), or errors about the file itself."""
     raw = _decode(stream.read())
     if isinstance(raw, RowError):
         return [], [raw]

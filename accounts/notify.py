@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from rq import Retry, get_current_job
 
@@ -36,6 +37,20 @@ CODE_SEND_TRIES = 3
 SEND_JOB = "accounts.jobs.send_notification"
 
 
+def sms_text(template: str, context: dict[str, object]) -> str:
+    """An SMS as the customer reads it: the sign name in 【】 first, as Chinese SMS rules require."""
+    return settings.SMS_SIGN_NAME + render_to_string(f"notifications/{template}.sms.txt", context).strip()
+
+
+# The parameters of each SMS template, as the provider's registered template names them.
+SMS_PARAMS = {"activation": ("name", "days", "steps", "url"), "reminder": ("name", "steps", "url"), "code": ("code",)}
+
+
+def sms_params(template: str, context: dict[str, Any]) -> dict[str, str]:
+    values = {**context, "name": getattr(context.get("customer"), "name", "")}
+    return {name: str(values[name]) for name in SMS_PARAMS[template]}
+
+
 def _steps(account: LoanAccount) -> list[str]:
     return [str(Step(step).label) for step in account.steps_missing() if step != Step.CREDIT_REVIEW]
 
@@ -49,6 +64,7 @@ def _queue(
     subject: str = "",
     dedupe_key: str | None = None,
     send_text: str | None = None,
+    params: dict[str, str] | None = None,
 ) -> Notification | None:
     recipient = account.customer.contact_mobile if medium == Notification.Medium.SMS else account.customer.email
     if not recipient:
@@ -59,7 +75,7 @@ def _queue(
         with transaction.atomic():
             notification = Notification.objects.create(
                 account=account, medium=medium, template=template, recipient=recipient,
-                subject=subject, body=body, dedupe_key=dedupe_key, status=status,
+                subject=subject, body=body, dedupe_key=dedupe_key, status=status, params=params or {},
             )  # fmt: skip
     except IntegrityError:
         return None  # already sent (or being sent) once: never twice
@@ -75,6 +91,12 @@ def _retry() -> Retry:
 
 
 def _link_messages(account: LoanAccount, template: str, dedupe_key: str | None) -> list[Notification]:
+    """The messages with the customer's personal link, in the customer's language."""
+    with translation.override(account.customer.language):
+        return _link_messages_in_language(account, template, dedupe_key)
+
+
+def _link_messages_in_language(account: LoanAccount, template: str, dedupe_key: str | None) -> list[Notification]:
     _link, url = link_create(account)
     steps = _steps(account)
     context = {
@@ -85,8 +107,11 @@ def _link_messages(account: LoanAccount, template: str, dedupe_key: str | None) 
         "days": TIERS[account.tier].activation_window.days,
     }
     sent = []
-    sms = render_to_string(f"notifications/{template}.sms.txt", context).strip()
-    sent.append(_queue(account, Notification.Medium.SMS, template, sms, dedupe_key=dedupe_key and f"{dedupe_key}:sms"))
+    sms = sms_text(template, context)
+    sent.append(
+        _queue(account, Notification.Medium.SMS, template, sms, dedupe_key=dedupe_key and f"{dedupe_key}:sms",
+               params=sms_params(template, context))
+    )  # fmt: skip
     if template == "activation":
         subject, _newline, body = (
             render_to_string("notifications/activation.email.txt", context).strip().partition("\n")
@@ -120,12 +145,15 @@ def activation_resend(*, account_id: int) -> int:
     account = LoanAccount.objects.select_for_update(of=("self",)).select_related("customer").get(pk=account_id)
     if not (account.state in (State.ISSUED, State.VERIFYING) or account.empty_cause == EmptyCause.CUSTOMER_INCOMPLETE):
         raise AccountActionError(_("The activation message is for accounts still waiting for the customer."))
-    recent = account.notifications.filter(template="activation", created_at__gte=timezone.now() - timedelta(days=1))
-    if recent.filter(created_at__gte=timezone.now() - RESEND_AFTER).exists():
+    now = timezone.now()
+    sent = account.notifications.filter(template="activation")
+    if sent.filter(created_at__gte=now - RESEND_AFTER).exists():
         raise AccountActionError(
             _("The activation message went out less than 10 minutes ago; give the customer a moment.")
         )
-    if recent.filter(medium=Notification.Medium.SMS).count() >= RESENDS_PER_DAY:
+    # "Today" as the customer and the staff count it: since local midnight (TIME_ZONE), not 24 hours.
+    midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    if sent.filter(medium=Notification.Medium.SMS, created_at__gte=midnight).count() >= RESENDS_PER_DAY:
         raise AccountActionError(_("The activation message was sent 5 times today already; call the customer instead."))
     return len(_link_messages(account, "activation", None))
 
@@ -144,7 +172,8 @@ def code_message(account: LoanAccount, code: str) -> Notification:
     arguments in Redis and the worker logs them, and a code must never be stored or logged in
     clear. The customer is waiting for it anyway, so it is tried a few times right away.
     """
-    text = render_to_string("notifications/code.sms.txt", {"code": code}).strip()
+    with translation.override(account.customer.language):
+        text = sms_text("code", {"code": code})
     notification = Notification.objects.create(
         account=account,
         medium=Notification.Medium.SMS,
@@ -155,7 +184,9 @@ def code_message(account: LoanAccount, code: str) -> Notification:
     error = ""
     for attempt in range(1, CODE_SEND_TRIES + 1):
         try:
-            get_sms_backend().send(SmsMessage(to=notification.recipient, text=text))
+            get_sms_backend().send(
+                SmsMessage(to=notification.recipient, text=text, template="code", params={"code": code})
+            )
         except (SmsError, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:300]
             continue
@@ -209,7 +240,14 @@ def send_notification(notification_id: int) -> str:
     last_try = job is None or not job.retries_left
     try:
         if notification.medium == Notification.Medium.SMS:
-            get_sms_backend().send(SmsMessage(to=notification.recipient, text=notification.body))
+            get_sms_backend().send(
+                SmsMessage(
+                    to=notification.recipient,
+                    text=notification.body,
+                    template=notification.template,
+                    params=notification.params,
+                )
+            )
         else:
             send_mail(notification.subject, notification.body, settings.DEFAULT_FROM_EMAIL, [notification.recipient])
     except (SmsError, OSError) as exc:

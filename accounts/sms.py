@@ -3,7 +3,10 @@
 * ``ConsoleSmsBackend`` prints each message (development default);
 * ``FileSmsBackend`` writes each message to a file under ``SMS_FILE_PATH`` (used by ``make run``);
 * ``LocMemSmsBackend`` keeps them in ``accounts.sms.outbox`` (tests);
-* ``HttpSmsBackend`` posts them to an SMS gateway (``SMS_GATEWAY_URL``).
+* ``HttpSmsBackend`` posts them to an SMS gateway (``SMS_GATEWAY_URL``) the way Chinese SMS
+  providers take them: the sign name, a template id registered with the provider
+  (``SMS_TEMPLATE_IDS``) and the template's parameters; the provider fills in the text, which
+  the desk renders for its own log.
 
 A backend raises ``SmsError`` when a message could not be handed over.
 """
@@ -15,7 +18,7 @@ import sys
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -30,7 +33,9 @@ class SmsError(Exception):
 @dataclass(frozen=True)
 class SmsMessage:
     to: str
-    text: str
+    text: str  # as the customer reads it, sign name first (what the log keeps)
+    template: str = ""  # the desk's template: activation, reminder, code
+    params: dict[str, str] = field(default_factory=dict)
 
 
 outbox: list[SmsMessage] = []
@@ -58,9 +63,15 @@ class HttpSmsBackend:
     def send(self, message: SmsMessage) -> None:
         if not settings.SMS_GATEWAY_URL:
             raise SmsError("SMS_GATEWAY_URL is not set")
+        body = {
+            "to": message.to,
+            "sign_name": settings.SMS_SIGN_NAME.strip("【】"),
+            "template_id": settings.SMS_TEMPLATE_IDS.get(message.template, message.template),
+            "params": message.params,
+        }
         request = urllib.request.Request(  # noqa: S310 - the URL comes from our own settings
             settings.SMS_GATEWAY_URL,
-            data=json.dumps({"to": message.to, "text": message.text}).encode(),
+            data=json.dumps(body, ensure_ascii=False).encode(),
             headers={"Content-Type": "application/json"},
             method="POST",
         )

@@ -177,48 +177,34 @@ def demo_cases_create(*, seed: int = 2026, history: int = 0) -> int:
     return opened
 
 
-# The two cases of the article the product grew from, told as case studies.
+# The two cases of the article the product grew from, told as case studies (in Chinese, as the
+# staff write them).
 DEMO_STUDIES = (
     {
-        "title": "Tech company's finance team never finished activation: caught in time",
+        "title": "某科技公司财务人员未完成激活：及时发现，顺利放款",
         "cause": EmptyCause.CUSTOMER_INCOMPLETE,
         "outcome": CaseStudy.Outcome.SUCCESS,
-        "source_label": "Shenzhen branch, working-capital line",
+        "source_label": "深圳福田支行 · 项目融资",
         "summary": (
-            "A technology company's finance staff received the activation message but never set the password; "
-            "the line sat empty for nine days before a planned drawdown."
+            "某科技公司因项目扩展申请贷款，财务人员收到激活通知后一直未设置密码，"
+            "贷款账户在计划提款前处于空卡状态长达九天。"
         ),
-        "root_cause": (
-            "The message went to a general finance mailbox nobody owned, and the contract did not say that "
-            "activation was the customer's step."
-        ),
-        "what_worked": (
-            "The day-7 reminder prompted the company to call; the service agent walked the treasurer through "
-            "the SMS code and password on the phone and the loan was drawn on time."
-        ),
-        "what_to_change": (
-            "Ask for a named activation contact at signing, and state the activation steps in the contract."
-        ),
+        "root_cause": "激活通知发到了无人负责的财务公共邮箱，合同中也未写明激活是客户需要完成的步骤。",
+        "what_worked": "第七天的提醒促使公司来电；客服专员电话指导财务负责人完成短信验证码和密码设置，贷款按时提取。",
+        "what_to_change": "签约时请客户指定激活联系人，并在合同中写明激活步骤。",
     },
     {
-        "title": "Manufacturer's card never activated after a configuration error: customer lost",
+        "title": "某制造企业因系统配置错误未激活：客户流失",
         "cause": EmptyCause.SYSTEM_CONFIG,
         "outcome": CaseStudy.Outcome.PROBLEM,
-        "source_label": "Equipment-purchase line, branch channel",
+        "source_label": "设备购置贷款 · 支行渠道",
         "summary": (
-            "A manufacturer's credit card was never activated because the branch channel was missing from the "
-            "product configuration. It missed its drawdown, its production plan slipped, and it moved to "
-            "another lender."
+            "一家制造企业申请设备购置贷款，因产品配置中缺少支行渠道，贷记卡一直未被激活；"
+            "企业未能按时提款，生产计划受到影响，最终转向其他渠道融资。"
         ),
-        "root_cause": (
-            "A product release dropped the branch channel from the configuration table; every activation "
-            "from that channel failed and nobody was watching the failure rate."
-        ),
-        "what_worked": "Once found, one re-drive activated every stuck account within the hour.",
-        "what_to_change": (
-            "Watch empty cards per channel around the clock (anomaly detection), route them to tech at once, "
-            "and tell the customer the same day what is happening."
-        ),
+        "root_cause": "一次产品发布把支行渠道从配置表中删除，该渠道的每一次激活都失败，而无人关注失败率。",
+        "what_worked": "问题查明后，一次批量重新激活在一小时内激活了所有受阻账户。",
+        "what_to_change": "对各渠道的空卡数量进行7×24小时监控（异常检测），第一时间转交技术部，并当天告知客户进展。",
     },
 )
 

@@ -116,7 +116,7 @@ class DrillStartForm(forms.Form):
         label=_("Channel / branch"),
         max_length=60,
         required=False,
-        initial="Mobile app",
+        initial="手机银行",  # one of the demo channels
         help_text=_("For a configuration fault: the channel whose configuration is broken."),
     )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -17,11 +18,22 @@ class PeriodicJob:
     name: str
     title: Promise  # what the dashboard and the jobs page call it
     path: str
-    interval_seconds: int
+    interval_seconds: int  # how often it runs (for a job at a set time, the period: what "late" means)
     description: Promise
+    at: str = ""  # "HH:MM" local time (TIME_ZONE) for a job that runs once a day at a set time
+
+    @property
+    def cron(self) -> str | None:
+        """The cron line of a job at a set time ("0 2 * * *"), in the scheduler's local time (TIME_ZONE)."""
+        if not self.at:
+            return None
+        hours, minutes = (int(part) for part in self.at.split(":"))
+        return f"{minutes} {hours} * * *"
 
     @property
     def every(self) -> str:
+        if self.at:
+            return gettext("daily at %(time)s") % {"time": self.at}
         minutes = self.interval_seconds // 60
         if minutes >= 24 * 60 and minutes % (24 * 60) == 0:
             return str(_("daily")) if minutes == 24 * 60 else gettext("%(days)d d") % {"days": minutes // (24 * 60)}
@@ -109,6 +121,7 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         "accounts.jobs.credit_review",
         24 * 60 * 60,
         _("Nightly credit review: re-scores active and held accounts and proposes tranches or holds to credit."),
+        at=settings.CREDIT_REVIEW_AT,
     ),
     PeriodicJob(
         "resume_batches",

@@ -6,6 +6,7 @@ process at start-up with a message naming the variable (see ``portal.env``).
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -195,6 +196,17 @@ APPROVED_NOT_ISSUED_HOURS = env_int("APPROVED_NOT_ISSUED_HOURS", 24, minimum=1)
 SMS_BACKEND = env_str("SMS_BACKEND", "accounts.sms.ConsoleSmsBackend")
 SMS_GATEWAY_URL = env_str("SMS_GATEWAY_URL", "")
 SMS_FILE_PATH = env_str("SMS_FILE_PATH", str(VAR_DIR / "outbox"))
+# Chinese SMS rules: every message starts with the sender's registered sign name in 【】.
+SMS_SIGN_NAME = env_str("SMS_SIGN_NAME", "【XX银行】")
+# The template ids the SMS provider registered for the desk's templates ("activation=SMS_1234,…");
+# a template not listed is sent under its own name.
+SMS_TEMPLATE_IDS = dict(item.split("=", 1) for item in env_list("SMS_TEMPLATE_IDS", []) if "=" in item)
+# The nightly credit review runs at this local time (TIME_ZONE), when the desk is quiet.
+CREDIT_REVIEW_AT = env_str("CREDIT_REVIEW_AT", "02:00")
+if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", CREDIT_REVIEW_AT):
+    raise ImproperlyConfigured(
+        f"CREDIT_REVIEW_AT={CREDIT_REVIEW_AT!r} is not a time of day; write it as HH:MM, e.g. 02:00."
+    )
 _EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
     "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",

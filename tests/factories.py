@@ -46,6 +46,7 @@ class CustomerFactory(DjangoModelFactory):
     contact_name = "Wang Fang"
     contact_mobile = factory.Sequence(lambda n: f"138{n % 100_000_000:08d}")
     email = "finance@test.example"
+    language = "en"  # the tests read the English source strings; a customer's default is Chinese
     risk_tier = "low"
     credit_score = 720
 

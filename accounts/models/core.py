@@ -70,6 +70,14 @@ class Customer(models.Model):
     contact_name = models.CharField(_("contact name"), max_length=100)
     contact_mobile = models.CharField(_("contact mobile"), max_length=11, validators=[validate_mobile])
     email = models.EmailField(_("email"), blank=True)
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        choices=settings.LANGUAGES,
+        default="zh-hans",
+        db_default="zh-hans",  # also for rows loaded in bulk (COPY) without the column
+        help_text=_("The language of the customer's SMS, emails and activation page."),
+    )
     risk_tier = models.CharField(_("risk tier"), max_length=10, choices=RiskTier.choices, db_index=True)
     credit_score = models.PositiveSmallIntegerField(
         _("credit score"), validators=[MinValueValidator(300), MaxValueValidator(900)]

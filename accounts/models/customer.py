@@ -104,6 +104,8 @@ class Notification(models.Model):
     recipient = models.CharField(_("recipient"), max_length=200)
     subject = models.CharField(_("subject"), max_length=200, blank=True)
     body = models.TextField(_("text"))
+    # An SMS's template parameters, as Chinese SMS providers take them (the text above is for the log).
+    params = models.JSONField(_("template parameters"), default=dict, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     error = models.CharField(_("error"), max_length=300, blank=True)

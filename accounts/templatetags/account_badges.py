@@ -12,8 +12,9 @@ from typing import Any
 from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
-from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
+
+from portal.durations import since as time_since
 
 register = template.Library()
 
@@ -32,7 +33,7 @@ def core_waiting_badge(kind: str | None, since: datetime | None) -> SafeString:
     """“core banking: activate, 3 minutes” while a command waits for core banking's answer."""
     if not kind or since is None:
         return SafeString()
-    label = _("core banking: %(kind)s, %(age)s") % {"kind": kind, "age": timesince(since)}
+    label = _("core banking: %(kind)s, %(age)s") % {"kind": kind, "age": time_since(since)}
     return format_html(
         ' <span class="badge badge-core" data-testid="core-waiting-badge" title="{}">{}</span>',
         _("Waiting for core banking"),

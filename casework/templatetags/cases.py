@@ -12,12 +12,12 @@ from django import template
 from django.utils import formats
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
-from django.utils.timesince import timesince, timeuntil
 from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 
 from accounts.templatetags.account_badges import core_waiting_badge
 from casework.models import Case
+from portal.durations import since, until
 
 register = template.Library()
 
@@ -36,24 +36,24 @@ def sla_badge(case: Case) -> SafeString:
                 '<span class="badge badge-bad sla" title="{} {}">{}</span>',
                 _("Resolution was due"),
                 _when(case.resolve_due_at),
-                _("overdue %(late)s") % {"late": timesince(case.resolve_due_at)},
+                _("overdue %(late)s") % {"late": since(case.resolve_due_at)},
             )
         if case.sla_paused_at:
             return format_html(
                 '<span class="badge sla" title="{}">⏸ {}</span>',
                 _("The SLA clock is paused while waiting for the customer"),
-                timeuntil(case.resolve_due_at, case.sla_paused_at),
+                until(case.resolve_due_at, case.sla_paused_at),
             )
         return format_html(
             '<span class="badge {} sla" title="{} {}">{}</span>',
             "badge-warn" if case.sla_remaining() < WARN_BELOW else "badge-ok",
             _("Resolution due"),
             _when(case.resolve_due_at),
-            timeuntil(case.resolve_due_at),
+            until(case.resolve_due_at),
         )
     if case.resolved_at:
         return format_html(
-            '<span class="muted">{}</span>', _("resolved %(age)s ago") % {"age": timesince(case.resolved_at)}
+            '<span class="muted">{}</span>', _("resolved %(age)s ago") % {"age": since(case.resolved_at)}
         )
     return SafeString()
 
@@ -96,7 +96,7 @@ def case_card(case: Case, may_assign: bool) -> SafeString:
         core_waiting_badge(getattr(case, "core_waiting", None), getattr(case, "core_waiting_since", None)),
         case.account.customer.name,
         case.get_cause_display(),
-        _("%(age)s old") % {"age": timesince(case.opened_at)},
+        _("%(age)s old") % {"age": since(case.opened_at)},
         sla_badge(case),
         owner,
     )

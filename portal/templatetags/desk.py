@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from django import template
 from django.utils.translation import gettext as _
 
+from portal.durations import since, until
 from portal.masking import mask_email as _mask_email
 from portal.masking import mask_mobile as _mask_mobile
 
@@ -49,3 +51,15 @@ def duration(seconds: float | int | None) -> str:
     if minutes:
         return _("%(minutes)d min") % {"minutes": minutes}
     return _("%(seconds)d s") % {"seconds": secs}
+
+
+@register.filter(name="since")
+def since_filter(value: datetime | None) -> str:
+    """How long ago, in the reader's language: “3 days, 4 hours”, “3天4小时” (``timesince``, glossary style)."""
+    return since(value) if value else ""
+
+
+@register.filter(name="until")
+def until_filter(value: datetime | None) -> str:
+    """How long until, in the reader's language; ``timeuntil`` as the glossary writes it."""
+    return until(value) if value else ""

@@ -50,7 +50,7 @@ def test_it_creates_rows_that_pass_full_clean() -> None:
         customer.full_clean()
         validate_credit_code(customer.credit_code)
         assert MOBILE_PATTERN.match(customer.contact_mobile)
-        assert customer.name.endswith("Ltd.")
+        assert customer.name.endswith("有限公司")  # 上海华鑫精密机械有限公司
     state_field = LoanAccount._meta.get_field("state")
     for account in LoanAccount.objects.select_related("customer").order_by("?")[:50]:
         # clean_fields() assigns every cleaned value back, and the protected FSM field refuses

@@ -181,8 +181,8 @@ def test_the_run_page_follows_the_job_and_reloads_when_it_is_done(
     ("content", "message"),
     [
         (b"", "The submitted file is empty."),
-        ("account_number\n".encode("utf-16"), "The file is not UTF-8 text."),
-        ("客户名称,联系人\n".encode("gb18030"), "The file is not UTF-8 text."),
+        ("account_number\n".encode("utf-16"), "The file is neither UTF-8 nor GB18030 text (byte 1 is 0xff)."),
+        (b"account_number,name\nLA1,Caf\xe9, Ltd\n", "The file is neither UTF-8 nor GB18030 text (byte 28 is 0xe9)."),
         (b"account_number,credit_code\nLA1,x\n", "The header row lacks the column(s) customer_name"),
         (csv_text([]).encode(), "The file has a header row but no data rows."),
     ],
@@ -247,3 +247,13 @@ def test_the_upload_page_pins_its_query_count_for_its_recent_runs(
     with django_assert_num_queries(len(few.captured_queries)):
         page = client.get(reverse("accounts:import")).content.decode()
     assert page.count('href="/accounts/import/') == 10  # the ten latest
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+def test_a_file_saved_by_excel_on_chinese_windows_imports_with_its_chinese_names(encoding: str) -> None:
+    rows = [row(1, customer_name="成都锦江进出口贸易有限公司", contact_name="李伟", channel="成都锦江支行")]
+    report = accounts_import(io.BytesIO(csv_text(rows).encode(encoding)))
+    assert report.ok, report.errors
+    customer = Customer.objects.get()
+    assert (customer.name, customer.contact_name) == ("成都锦江进出口贸易有限公司", "李伟")
+    assert LoanAccount.objects.get().channel == "成都锦江支行"

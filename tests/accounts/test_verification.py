@@ -327,3 +327,22 @@ def test_a_message_whose_sender_died_is_sent_again_by_the_sweeper(django_capture
     fresh.refresh_from_db()
     assert (stuck.status, stuck.attempts) == ("sent", 2) and [m.text for m in sms.outbox] == ["hello"]
     assert fresh.status == "queued"  # just written: its own job is on its way
+
+
+def test_the_daily_cap_on_activation_messages_resets_at_local_midnight() -> None:
+    """Five a day, "day" as Beijing time counts it: not 24 hours back from now."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    import time_machine
+
+    account = make_account(State.VERIFYING, tier="medium", steps=["sms_code"])
+    evening = datetime(2026, 12, 2, 21, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    for n in range(5):  # 21:00 to 21:44, each more than 10 minutes after the last
+        with time_machine.travel(evening + timedelta(minutes=11 * n), tick=False):
+            activation_resend(account_id=account.pk)
+    late_evening = evening + timedelta(hours=2, minutes=50)  # 23:50 the same day
+    with time_machine.travel(late_evening, tick=False), pytest.raises(AccountActionError, match="5 times today"):
+        activation_resend(account_id=account.pk)
+    with time_machine.travel(evening + timedelta(hours=3, minutes=10), tick=False):  # 00:10 the next day
+        assert activation_resend(account_id=account.pk) == 2  # an SMS and an email

@@ -94,3 +94,40 @@ def test_a_customer_activates_on_a_phone(browser: Browser, live_server, core, se
     assert expect_events <= set(CoreEvent.objects.filter(account=account).values_list("event_type", flat=True))
     assert LoanAccount.objects.get(pk=account.pk).audit_entries.filter(transition="activate").count() == 1
     phone.close()
+
+
+def test_a_chinese_customer_activates_on_a_phone_from_the_chinese_sms(
+    browser: Browser, live_server, settings, tmp_path
+) -> None:
+    """The customer's language is Chinese (the default): the SMS, with the bank's 【sign name】, and the page."""
+    from tests.factories import CustomerFactory
+
+    settings.SMS_BACKEND = "accounts.sms.FileSmsBackend"
+    settings.SMS_FILE_PATH = str(tmp_path)
+    settings.SMS_SIGN_NAME = "【成都农商银行】"
+    settings.PORTAL_BASE_URL = live_server.url
+    customer = CustomerFactory(
+        language="zh-hans", name="成都锦江进出口贸易有限公司", contact_mobile="13812345678", risk_tier="medium"
+    )
+    account = make_account(State.APPROVED, tier="medium", customer=customer)
+    account_transition(account_id=account.pk, transition_name="issue", actor=Actor.system("core", "job"))
+    commands_deliver()  # the (simulated) core issues the card; the customer's messages are written down
+    work()
+
+    sms = outbox_text(tmp_path)
+    assert "【成都农商银行】成都锦江进出口贸易有限公司：您的授信额度已就绪。" in sms
+    link = re.search(r"(http://\S+/activate/\S+/)", sms).group(1)  # type: ignore[union-attr]
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="en-US")
+    page = phone.new_page()  # a phone set to English still gets the customer's language
+    page.goto(link)
+    expect(page.get_by_role("heading", name="激活您的授信额度")).to_be_visible()
+    page.get_by_role("button", name="发送短信验证码").click()
+    expect(page.get_by_role("status")).to_contain_text("验证码已发送至138****5678")
+    code = re.findall(r"【成都农商银行】您的验证码为(\d{6})，10分钟内有效。", outbox_text(tmp_path))[-1]
+    page.get_by_label("短信中的6位验证码").fill(code)
+    page.get_by_role("button", name="确认验证码").click()
+    page.get_by_label("新密码", exact=True).fill("Harbour-Crane-2026")
+    page.get_by_label("确认新密码").fill("Harbour-Crane-2026")
+    page.get_by_role("button", name="设置密码").click()
+    expect(page.get_by_role("heading", name="您的卡片正在激活中")).to_be_visible()
+    phone.close()

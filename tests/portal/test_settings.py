@@ -130,3 +130,13 @@ def test_production_refuses_to_run_without_a_real_core_banking() -> None:
     assert "CORE_API_SECRETS is not set" in no_secret.stderr
     no_webhook_secret = manage("check", **{**PRODUCTION, "CORE_WEBHOOK_SECRETS": ""})
     assert "CORE_WEBHOOK_SECRETS is not set" in no_webhook_secret.stderr
+
+
+def test_the_nightly_credit_review_runs_at_a_set_local_time() -> None:
+    from portal.periodic import PERIODIC_JOBS
+
+    review = next(job for job in PERIODIC_JOBS if job.name == "credit_review")
+    assert (review.at, review.cron) == ("02:00", "0 2 * * *")  # cron reads the process's TZ: TIME_ZONE
+    result = manage("check", CREDIT_REVIEW_AT="2am")
+    assert result.returncode != 0
+    assert "CREDIT_REVIEW_AT='2am' is not a time of day; write it as HH:MM, e.g. 02:00." in result.stderr

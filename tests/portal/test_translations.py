@@ -28,9 +28,9 @@ ROOT = Path(django_settings.BASE_DIR)
 CHINESE = ROOT / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po"
 
 
-def test_there_is_a_simplified_chinese_catalogue_and_it_is_complete() -> None:
-    assert catalogues() == [CHINESE]
-    assert problems(CHINESE) == []
+def test_there_is_a_simplified_chinese_catalogue_and_every_catalogue_is_complete() -> None:
+    assert CHINESE in catalogues()
+    assert [problem for catalogue in catalogues() for problem in problems(catalogue)] == []
 
 
 @pytest.mark.parametrize(
@@ -87,10 +87,12 @@ def _extract(copy: Path, extra: str = "") -> set[tuple[str | None, str]]:
     return _entries(copy / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.po")
 
 
-def test_make_messages_would_not_change_the_catalogue(tmp_path: Path) -> None:
-    extracted, committed = _extract(tmp_path), _entries(CHINESE)
-    assert sorted(extracted - committed) == [], "strings in the code that the catalogue lacks: run `make messages`"
-    assert sorted(committed - extracted) == [], "catalogue entries no longer in the code: run `make messages`"
+def test_make_messages_would_not_change_the_catalogues(tmp_path: Path) -> None:
+    extracted = _extract(tmp_path)
+    for catalogue in catalogues():  # every language's catalogue has the same entries: the code's strings
+        committed = _entries(catalogue)
+        assert sorted(extracted - committed) == [], f"{catalogue.parent.parent.name} lacks strings: `make messages`"
+        assert sorted(committed - extracted) == [], f"{catalogue.parent.parent.name} has stale entries: `make messages`"
 
 
 def test_the_drift_check_sees_one_new_string(tmp_path: Path) -> None:
@@ -124,3 +126,32 @@ def test_the_login_page_follows_the_browser(client: Client, settings) -> None:
     settings.LANGUAGE_CODE = "zh-hans"
     assert "Sign in" in client.get(reverse("login"), headers={"Accept-Language": "en-GB,en;q=0.9"}).content.decode()
     assert "登录" in client.get(reverse("login"), headers={"Accept-Language": "zh-CN,zh;q=0.9"}).content.decode()
+
+
+@pytest.mark.django_db
+def test_the_admin_carries_the_portals_name_and_icon_in_chinese(client: Client, settings, admin_user) -> None:
+    settings.LANGUAGE_CODE = "zh-hans"
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:index")).content.decode()
+    assert "激活工作台管理后台" in page and "img/favicon" in page and 'rel="icon"' in page
+
+
+@pytest.mark.parametrize(
+    ("seconds", "english", "chinese"),
+    [
+        (30, "0 minutes", "0分钟"),
+        (12 * 60, "12 minutes", "12分钟"),
+        (3 * 86400 + 4 * 3600 + 59, "3 days, 4 hours", "3天4小时"),
+        (86400 + 5 * 60, "1 day", "1天"),  # the next unit down is zero: it stops there, as timesince does
+        (400 * 86400, "1 year, 1 month", "1年1个月"),
+    ],
+)
+def test_durations_read_as_each_language_writes_them(seconds: int, english: str, chinese: str) -> None:
+    from django.utils import translation
+
+    from portal.durations import duration_words
+
+    with translation.override("en"):
+        assert duration_words(seconds) == english.replace(" ", "\xa0").replace(",\xa0", ", ")
+    with translation.override("zh-hans"):
+        assert duration_words(seconds) == chinese
