@@ -20,7 +20,9 @@ class AccountTable(tables.Table):
     product = tables.Column(verbose_name=_("Product"))
     channel = tables.Column(verbose_name=_("Channel"))
     state = tables.Column(verbose_name=_("State"), order_by=("state", "empty_cause"))
-    approved_limit = tables.Column(verbose_name=_("Approved"), attrs={"td": {"class": "num"}, "th": {"class": "num"}})
+    approved_limit = tables.Column(
+        verbose_name=_("Approved limit"), attrs={"td": {"class": "num"}, "th": {"class": "num"}}
+    )
     released_limit = tables.Column(verbose_name=_("Released"), attrs={"td": {"class": "num"}, "th": {"class": "num"}})
     state_changed_at = tables.Column(verbose_name=_("In state for"))
 

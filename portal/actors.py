@@ -5,6 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.models import User
+from django.utils.translation import gettext, gettext_noop
+
+# The parts of the system that act on accounts and cases, as their rows record them (in English,
+# as reference data); shown in each reader's language by ``actor_label``.
+SYSTEM_ACTORS = (
+    gettext_noop("core banking"),
+    gettext_noop("core banking (reconciliation)"),
+    gettext_noop("core-banking"),
+    gettext_noop("customer (activation page)"),
+    gettext_noop("risk policy"),
+    gettext_noop("activation-monitor"),
+    gettext_noop("reactivation-batch"),
+    gettext_noop("seed_demo"),
+)
+
+
+def actor_label(name: str) -> str:
+    """A recorded actor's name for the reader: a system part in their language, a person as named."""
+    return gettext(name) if name in SYSTEM_ACTORS else name
 
 
 @dataclass(frozen=True)

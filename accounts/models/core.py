@@ -13,6 +13,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django_fsm import GET_STATE, ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
 from accounts.policy import ACTION_LABELS, TIERS, RiskTier, Step, activation_due, may_trigger, tranche_amounts
@@ -31,7 +32,7 @@ class State(models.TextChoices):
     VERIFYING = "verifying", _("Verifying")
     EMPTY = "empty", _("Empty card")
     ACTIVE = "active", _("Active")
-    CLOSED = "closed", _("Closed")
+    CLOSED = "closed", pgettext_lazy("account state", "Closed")  # 已销户: not a case's 已关闭
 
 
 class EmptyCause(models.TextChoices):

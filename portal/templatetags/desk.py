@@ -8,6 +8,7 @@ from decimal import Decimal
 from django import template
 from django.utils.translation import gettext as _
 
+from portal.actors import actor_label
 from portal.durations import since, until
 from portal.masking import mask_email as _mask_email
 from portal.masking import mask_mobile as _mask_mobile
@@ -63,3 +64,9 @@ def since_filter(value: datetime | None) -> str:
 def until_filter(value: datetime | None) -> str:
     """How long until, in the reader's language; ``timeuntil`` as the glossary writes it."""
     return until(value) if value else ""
+
+
+@register.filter
+def actor(name: str) -> str:
+    """Who did it, as recorded on a row: a part of the system in the reader's language, a person as named."""
+    return actor_label(name or "")

@@ -63,7 +63,7 @@ def test_each_row_of_the_list_lines_up_with_the_header(client: Client, lead) -> 
     client.force_login(lead)
     headers, rows = table_cells(client.get(reverse("accounts:list")).content.decode())
     assert headers == [
-        "Account", "Customer", "Tier", "Product", "Channel", "State", "Approved", "Released", "In state for",
+        "Account", "Customer", "Tier", "Product", "Channel", "State", "Approved limit", "Released", "In state for",
     ]  # fmt: skip
     row = dict(zip(headers, rows[0], strict=True))
     assert row["Account"] == account.number
@@ -72,7 +72,7 @@ def test_each_row_of_the_list_lines_up_with_the_header(client: Client, lead) -> 
     assert row["Product"] == account.get_product_display()
     assert row["State"].startswith(f"{account.get_state_display()}: {account.get_empty_cause_display()}")
     assert "core banking: activate" in row["State"]
-    assert row["Approved"] == "¥1,234,567.00"
+    assert row["Approved limit"] == "¥1,234,567.00"
     assert row["In state for"] == "0 minutes"
     assert f'href="{account.get_absolute_url()}"' in client.get(reverse("accounts:list")).content.decode()
 
@@ -253,3 +253,12 @@ def test_an_export_opens_in_excel_in_chinese_with_local_times(client: Client, le
     assert row["客户"] == "成都锦江进出口贸易有限公司"
     assert (row["状态"], row["原因"]) == ("空卡", "业务规则限制（风险冻结）")
     assert row["空卡起始时间"] == "2026-11-28 21:33"  # Asia/Shanghai, as staff read the clock
+
+
+def test_the_account_list_finds_a_chinese_name_by_part_of_it_and_a_credit_code(client: Client, lead) -> None:
+    jinjiang = make_account(State.ACTIVE, customer=CustomerFactory(name="成都锦江进出口贸易有限公司"))
+    make_account(State.ACTIVE, customer=CustomerFactory(name="上海华鑫精密机械有限公司"))
+    client.force_login(lead)
+    assert listed(client.get(reverse("accounts:list") + "?q=锦江")) == [jinjiang.number]
+    code = jinjiang.customer.credit_code.lower()  # typed in lower case: codes are stored in capitals
+    assert listed(client.get(reverse("accounts:list") + f"?q={code}")) == [jinjiang.number]

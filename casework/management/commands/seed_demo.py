@@ -4,11 +4,13 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
+from django.utils.translation import gettext
 
 from accounts.demo import demo_accounts_create
 from accounts.models import LoanAccount
 from casework.demo import demo_cases_create, demo_history_create, demo_studies_create
 from casework.models import Case
+from portal.roles import DEPARTMENTS
 from portal.services import DEMO_PASSWORD, demo_staff_ensure
 
 # With --cases, this share of the cases are the open cases of empty accounts.
@@ -66,13 +68,17 @@ class Command(BaseCommand):
         if wanted_cases is not None and wanted:
             empty_share = min(0.2, max(0.005, OPEN_SHARE * wanted_cases / wanted))
         created = demo_accounts_create(count=wanted - existing, empty_share=empty_share) if wanted > existing else 0
-        self.stdout.write(f"Loan accounts: {existing + created} ({created} created now).")
+        counts = {"total": existing + created, "created": created}
+        self.stdout.write(gettext("Loan accounts: %(total)d (%(created)d created now).") % counts)
         opened = demo_cases_create()
         history = 0
         if wanted_cases is not None:
             history = demo_history_create(wanted_cases - Case.objects.filter(is_drill=False).count())
         if opened or history:
-            self.stdout.write(f"Cases: {opened} opened for empty accounts, {history} closed ones from the past.")
+            self.stdout.write(
+                gettext("Cases: %(opened)d opened for empty accounts, %(history)d closed ones from the past.")
+                % {"opened": opened, "history": history}
+            )
         if (created or history) and connection.vendor == "postgresql":
             # Fresh statistics and visibility maps, as autovacuum would leave them later: the planner
             # needs the first, index-only scans (deep pages) the second.
@@ -81,11 +87,13 @@ class Command(BaseCommand):
                 cursor.execute("ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE")
         lead = User.objects.filter(username="lead").first()
         if lead is not None and demo_studies_create(lead):
-            self.stdout.write("Case studies: the two of the seed article.")
+            self.stdout.write(gettext("Case studies: the two of the article the product grew from."))
 
         width = max(len(member.username) for member in staff)
-        self.stdout.write(self.style.SUCCESS(f"Demo logins (password for all: {DEMO_PASSWORD}):"))
+        logins = gettext("Demo logins (password for all: %(password)s):") % {"password": DEMO_PASSWORD}
+        self.stdout.write(self.style.SUCCESS(logins))
+        names = {code: gettext(name) for code, name, _description in DEPARTMENTS}
         for member in staff:
-            departments = ", ".join(member.departments) or "-"
+            departments = ", ".join(names[code] for code in member.departments) or "-"
             self.stdout.write(f"  {member.username:<{width}}  {member.role.label} ({departments})")
-        self.stdout.write(f"Done in {time.monotonic() - started:.0f} s.")
+        self.stdout.write(gettext("Done in %(seconds)d s.") % {"seconds": round(time.monotonic() - started)})
