@@ -200,3 +200,17 @@ def test_a_cold_start_computes_the_figures_once_however_many_ask(monkeypatch: py
     assert len(computed) == 1
     assert answers.count({"empty_total": 1}) == 1 and answers.count(None) == 5  # the others: "being computed"
     assert dashboard.figures_snapshot() == {"empty_total": 1}  # and from now on everyone reads the snapshot
+
+
+def test_the_shared_snapshot_is_drawn_in_each_readers_language(client: Client, lead) -> None:
+    """The worker computes the figures once, in its language; each page shows them in the reader's."""
+    from django.utils import translation
+
+    make_account(State.EMPTY, EmptyCause.RISK_HOLD)
+    with translation.override("zh-hans"):
+        figures_refresh()  # as the periodic job does, in the machine's language
+    client.force_login(lead)
+    english = client.get(reverse("dashboard"), headers={"Accept-Language": "en"}).content.decode()
+    chinese = client.get(reverse("dashboard"), headers={"Accept-Language": "zh-CN"}).content.decode()
+    assert "Risk hold" in english and "风险冻结" not in english
+    assert "业务规则限制（风险冻结）" in chinese and "Risk hold" not in chinese
