@@ -13,10 +13,11 @@ import io
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.ingest import ImportReport, accounts_import, errors_csv
@@ -37,6 +38,7 @@ def import_start(*, upload: Any, dry_run: bool, user: User) -> ImportRun:
         file_name=str(getattr(upload, "name", "upload.csv"))[:200],
         content=upload.read(),
         dry_run=dry_run,
+        language=translation.get_language() or "",
         created_by=user,
     )
     enqueue_on_commit(JOB, run.pk)
@@ -52,6 +54,12 @@ def import_run(import_id: int) -> str:
     if not claimed:
         return "nothing to do"
     run = ImportRun.objects.get(pk=import_id)
+    with translation.override(run.language or settings.LANGUAGE_CODE):  # read by whoever uploaded the file
+        return _run(run)
+
+
+def _run(run: ImportRun) -> str:
+    import_id = run.pk
 
     def progress(rows_checked: int) -> None:
         ImportRun.objects.filter(pk=import_id).update(rows_checked=rows_checked)

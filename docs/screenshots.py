@@ -1,9 +1,9 @@
 """The README's screenshots, taken from a running portal: ``python docs/screenshots.py [base URL]``.
 
-Start ``make run`` first (its demo data and logins); this signs in as the team lead with a
-Chinese browser and saves the dashboard and the case board as ``docs/*.zh-CN.png``, and the
-dashboard in English as ``docs/dashboard.png``. It drives Debian's Chromium through Playwright,
-as the browser tests do.
+Start ``make run`` first (its demo data and logins); this signs in as the team lead and saves
+the dashboard and the case board, seen from a Chinese browser (``docs/*.zh-CN.png``) and from
+an English one (``docs/dashboard.png``, ``docs/case-board.png``). It drives Debian's Chromium
+through Playwright, as the browser tests do; Chinese needs a CJK font (``fonts-wqy-microhei``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def main(base: str) -> None:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         for locale, shots in (
             ("zh-CN", {"/": "dashboard.zh-CN.png", "/cases/board/": "board.zh-CN.png"}),
-            ("en-GB", {"/": "dashboard.png"}),
+            ("en-GB", {"/": "dashboard.png", "/cases/board/": "case-board.png"}),
         ):
             context = browser.new_context(locale=locale, viewport={"width": 1440, "height": 1000})
             page = context.new_page()

@@ -29,6 +29,8 @@ class ImportRun(models.Model):
     file_name = models.CharField(_("file"), max_length=200)
     content = models.BinaryField(_("content"))
     dry_run = models.BooleanField(_("dry run"), default=False)
+    # The uploader's language: the run's report (row errors, summary) is written in it by the job.
+    language = models.CharField(_("language"), max_length=10, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
     rows = models.PositiveIntegerField(_("rows"), default=0)
     rows_checked = models.PositiveIntegerField(_("rows checked"), default=0)

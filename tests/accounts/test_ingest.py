@@ -257,3 +257,19 @@ def test_a_file_saved_by_excel_on_chinese_windows_imports_with_its_chinese_names
     customer = Customer.objects.get()
     assert (customer.name, customer.contact_name) == ("成都锦江进出口贸易有限公司", "李伟")
     assert LoanAccount.objects.get().channel == "成都锦江支行"
+
+
+def test_a_runs_report_is_in_the_uploaders_language_whatever_the_workers(client: Client, credit) -> None:
+    from django.utils import translation
+
+    client.force_login(credit)
+    content = csv_text([row(1, customer_name="Evil\x00 Co")]).encode()
+    response = client.post(
+        reverse("accounts:import"), {"file": SimpleUploadedFile("a.csv", content)}, headers={"Accept-Language": "zh-CN"}
+    )
+    run = ImportRun.objects.get()
+    assert run.language == "zh-hans"
+    with translation.override("en"):  # the worker's own language
+        import_run(run.pk)
+    page = client.get(response["Location"], headers={"Accept-Language": "zh-CN"}).content.decode()
+    assert "控制字符" in page and "control character" not in page
