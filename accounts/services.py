@@ -51,7 +51,7 @@ from accounts.policy import (
     may_trigger,
     tranche_amounts,
 )
-from portal.actors import Actor
+from portal.actors import Actor, person_name
 from portal.bulk import bulk_save_fields
 
 TRANSITIONS = (*MANUAL_TRANSITIONS, *SYSTEM_ONLY_TRANSITIONS)
@@ -663,7 +663,7 @@ def approval_request_approve(*, request_id: int, approver: User, note: str = "")
         raise PermissionDenied(_("Only credit officers can approve releases."))
     actor = Actor.staff(approver)
     reason = _("Approved request by %(who)s: %(reason)s") % {
-        "who": approval.requested_by.get_full_name() or approval.requested_by.get_username(),
+        "who": person_name(approval.requested_by),
         "reason": approval.reason,
     }
     if approval.kind == ApprovalRequest.Kind.RELEASE_HOLD:

@@ -21,7 +21,7 @@ from accounts.models import EmptyCause, LoanAccount, State
 from casework.models import Case, CaseEvent, CaseStudy, ChecklistItem, Playbook, SlaPolicy, Status
 from casework.policy import DEPARTMENT_FOR_CAUSE, priority_of
 from casework.services import FALLBACK_SLA, cases_open_bulk
-from portal.actors import Actor
+from portal.actors import Actor, person_name
 from portal.bulk import bulk_insert
 
 WORKERS = {"service": "service", "tech": "tech", "credit": "credit"}
@@ -59,8 +59,8 @@ def _put_in_motion(rng: random.Random, lead: User, workers: dict[str, User]) -> 
             by_delay.setdefault(delay, []).append(pk)
             events.append(
                 CaseEvent(
-                    case_id=pk, kind=CaseEvent.Kind.ASSIGNMENT, actor=lead, actor_name=lead.get_full_name(),
-                    text=f"Assigned to {worker.get_full_name() or worker.username}.",
+                    case_id=pk, kind=CaseEvent.Kind.ASSIGNMENT, actor=lead, actor_name=person_name(lead),
+                    text=f"Assigned to {person_name(worker)}.",
                     from_status=Status.NEW, to_status=Status.ASSIGNED, created_at=opened + timedelta(minutes=delay),
                 )
             )  # fmt: skip
@@ -154,7 +154,7 @@ def demo_history_create(count: int, *, seed: int = 2026) -> int:
                               text=f"Opened: the account went to the empty-card state ({label}).",
                               created_at=case.opened_at),
                     CaseEvent(case=case, kind=CaseEvent.Kind.ASSIGNMENT, actor=lead,
-                              actor_name=lead.get_full_name() if lead else SEED.name, from_status=Status.NEW,
+                              actor_name=person_name(lead) if lead else SEED.name, from_status=Status.NEW,
                               to_status=Status.ASSIGNED, text="Assigned.",
                               created_at=cast(datetime, case.first_assigned_at)),
                     CaseEvent(case=case, kind=CaseEvent.Kind.STATUS, actor_name="core-banking",
@@ -214,8 +214,7 @@ def demo_studies_create(author: User) -> int:
     if CaseStudy.objects.exists():
         return 0
     CaseStudy.objects.bulk_create(
-        CaseStudy(**study, author=author, author_name=author.get_full_name() or author.username)
-        for study in DEMO_STUDIES
+        CaseStudy(**study, author=author, author_name=person_name(author)) for study in DEMO_STUDIES
     )
     return len(DEMO_STUDIES)
 

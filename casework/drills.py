@@ -28,7 +28,7 @@ from accounts.policy import TIERS, Step, activation_due
 from accounts.services import account_transition
 from casework.models import Case, CaseEvent, Drill, Incident, Status
 from casework.services import CaseActionError
-from portal.actors import Actor
+from portal.actors import Actor, person_name
 from portal.models import Department
 
 MAX_SIZE = 200
@@ -138,7 +138,7 @@ def _incident_create(drill: Drill, user: User, case_ids: list[int]) -> Incident:
         department_id=Department.TECH,
         description=drill.briefing,
         created_by=user,
-        created_by_name=user.get_full_name() or user.username,
+        created_by_name=person_name(user),
         is_drill=True,
         drill=drill,
     )
@@ -318,7 +318,7 @@ def drill_report(drill: Drill, at: datetime | None = None) -> dict[str, Any]:
     for case in cases:
         overall.add(case, at)
         teams.setdefault(case.department_id, _Tally()).add(case, at)
-        person = (case.assignee.get_full_name() or case.assignee.username) if case.assignee else ""
+        person = (person_name(case.assignee)) if case.assignee else ""
         people.setdefault(person, _Tally()).add(case, at)
     first_assigned = min((case.first_assigned_at for case in cases if case.first_assigned_at), default=None)
     last_resolved = max((case.resolved_at for case in cases if case.resolved_at), default=None)

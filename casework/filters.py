@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from casework.models import Case, CaseCause, CaseStudy, Priority, Status
 from casework.selectors import overdue_q
+from portal.actors import person_name
 from portal.filters import DrillFilterSet
 from portal.models import Department
 
@@ -42,7 +43,7 @@ class CaseFilter(DrillFilterSet):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.filters["assignee"].field.label_from_instance = lambda user: user.get_full_name() or user.username
+        self.filters["assignee"].field.label_from_instance = lambda user: person_name(user)
         self.filters["department"].extra["choices"] = [
             (department.code, str(department)) for department in Department.objects.order_by("code")
         ]

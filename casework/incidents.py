@@ -12,6 +12,7 @@ from django_fsm import can_proceed
 from accounts.models import EmptyCause
 from casework.models import OPEN_STATUSES, Incident
 from casework.services import CaseActionError
+from portal.actors import person_name
 
 
 @transaction.atomic
@@ -25,7 +26,7 @@ def incident_create(*, title: str, description: str, user: User, cause: str = Em
         description=description.strip(),
         cause=cause,
         created_by=user,
-        created_by_name=user.get_full_name() or user.username,
+        created_by_name=person_name(user),
     )
 
 

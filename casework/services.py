@@ -34,7 +34,7 @@ from casework.models import (
     Status,
 )
 from casework.policy import DEPARTMENT_FOR_CAUSE, may_assign, may_work, priority_for
-from portal.actors import Actor
+from portal.actors import Actor, person_name
 from portal.bulk import bulk_insert, bulk_save_fields
 from portal.models import Department
 
@@ -344,7 +344,7 @@ def _department_members(department_code: str) -> set[int]:
 def _taken_by(case: Case) -> str:
     """“Wang Wei at 14:05”: who took the case, and when (its last assignment)."""
     last = case.events.filter(kind=CaseEvent.Kind.ASSIGNMENT).order_by("-created_at", "-id").first()
-    who = (case.assignee.get_full_name() or case.assignee.username) if case.assignee else "—"
+    who = (person_name(case.assignee)) if case.assignee else "—"
     when = date_format(timezone.localtime(last.created_at), "TIME_FORMAT") if last else "—"
     return _("%(who)s at %(when)s") % {"who": who, "when": when}
 
@@ -396,7 +396,7 @@ def cases_assign(
         if assignee.pk not in members[case.department_id]:
             raise CaseActionError(
                 _("%(who)s is not in %(department)s, so case #%(id)s cannot go to them. Nothing was assigned.")
-                % {"who": assignee.get_full_name() or assignee.username, "department": case.department, "id": case.pk}
+                % {"who": person_name(assignee), "department": case.department, "id": case.pk}
             )
         changing.append(case)
     actor = Actor.staff(by)
@@ -409,9 +409,9 @@ def cases_assign(
         else:
             case.first_assigned_at = case.first_assigned_at or timezone.now()
         _save(case)
-        who = assignee.get_full_name() or assignee.username
+        who = person_name(assignee)
         if previous and previous != assignee:
-            text = _("Reassigned from %(old)s to %(new)s.") % {"old": previous.get_full_name() or previous, "new": who}
+            text = _("Reassigned from %(old)s to %(new)s.") % {"old": person_name(previous), "new": who}
         elif assignee.pk == by.pk:
             text = _("%(who)s took the case.") % {"who": who}
         else:

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from casework.models import Case, CaseStudy, Incident, Status
 from casework.services import CaseActionError
+from portal.actors import person_name
 
 STUDY_FIELDS = ("title", "outcome", "summary", "root_cause", "what_worked", "what_to_change")
 
@@ -43,7 +44,7 @@ def case_study_create(
         incident=incident,
         source_label=label,
         author=user,
-        author_name=user.get_full_name() or user.username,
+        author_name=person_name(user),
     )
 
 

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from casework.models import Case
 from casework.templatetags.cases import sla_badge
+from portal.actors import person_name
 
 
 class CaseTable(tables.Table):
@@ -51,7 +52,7 @@ class CaseTable(tables.Table):
 
     def render_assignee(self, record: Case) -> str:
         assignee = record.assignee
-        return (assignee.get_full_name() or assignee.username) if assignee else "—"
+        return (person_name(assignee)) if assignee else "—"
 
     def render_resolve_due_at(self, record: Case) -> Any:
         return sla_badge(record)

@@ -44,6 +44,7 @@ from casework.services import (
     cases_assign,
 )
 from casework.tables import CaseTable
+from portal.actors import person_name
 from portal.exports import filtered_export, list_queries
 from portal.http import form_status, redirect_back, refuse, staff_user
 from portal.tables import LargeQuerysetData
@@ -66,7 +67,7 @@ CASE_COLUMNS = (
 
 
 def _assignee_choices(user: User) -> list[tuple[int, str]]:
-    return [(person.pk, person.get_full_name() or person.username) for person in selectors.assignable_staff(user)]
+    return [(person.pk, person_name(person)) for person in selectors.assignable_staff(user)]
 
 
 @require_GET
@@ -195,7 +196,7 @@ def case_take(request: HttpRequest, pk: int) -> HttpResponse:
 
 def assigned_message(done: int, already: int, assignee: User) -> str:
     """“3 cases assigned to Wang Wei. 1 was already with Wang Wei: nothing to do.”"""
-    who = assignee.get_full_name() or assignee.username
+    who = person_name(assignee)
     sentences = []
     if done or not already:
         sentences.append(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.utils.translation import gettext, gettext_noop
@@ -21,6 +23,26 @@ SYSTEM_ACTORS = (
 )
 
 
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+def person_name(user: Any) -> str:
+    """A person as colleagues call them: “王芳” (family name first, no space) for a Chinese name,
+    “Fang Wang” otherwise, the login when no name is set."""
+    first, last = user.first_name.strip(), user.last_name.strip()
+    if _CJK.search(first + last):
+        return f"{last}{first}"
+    return str(user.get_full_name() or user.get_username())
+
+
+def addressed_as(user: Any) -> str:
+    """How a greeting names a person: the whole name for a Chinese name (刘洋), the given name otherwise."""
+    first = user.first_name.strip()
+    if _CJK.search(first + user.last_name):
+        return person_name(user)
+    return str(first or user.get_username())
+
+
 def actor_label(name: str) -> str:
     """A recorded actor's name for the reader: a system part in their language, a person as named."""
     return gettext(name) if name in SYSTEM_ACTORS else name
@@ -36,7 +58,7 @@ class Actor:
 
     @classmethod
     def staff(cls, user: User, channel: str = "web") -> Actor:
-        return cls(user=user, name=user.get_full_name() or user.get_username(), channel=channel)
+        return cls(user=user, name=person_name(user), channel=channel)
 
     @classmethod
     def system(cls, name: str, channel: str) -> Actor:

@@ -81,13 +81,14 @@ class DemoStaff:
 
 
 DEMO_STAFF: tuple[DemoStaff, ...] = (
-    DemoStaff("service", "Fang", "Wang", roles.SERVICE_AGENT, ("service",)),
-    DemoStaff("tech", "Wei", "Li", roles.TECH_ENGINEER, ("tech",)),
-    DemoStaff("credit", "Min", "Zhang", roles.CREDIT_OFFICER, ("credit",)),
-    DemoStaff("credit2", "Jie", "Chen", roles.CREDIT_OFFICER, ("credit",)),
-    DemoStaff("lead", "Yang", "Liu", roles.TEAM_LEAD, ("credit", "service", "tech")),
-    DemoStaff("auditor", "Lei", "Zhao", roles.AUDITOR, ()),
-    DemoStaff("admin", "Site", "Admin", roles.ADMIN, ()),
+    # Given name, family name: shown family name first, as 王芳 (``portal.actors.person_name``).
+    DemoStaff("service", "芳", "王", roles.SERVICE_AGENT, ("service",)),
+    DemoStaff("tech", "伟", "李", roles.TECH_ENGINEER, ("tech",)),
+    DemoStaff("credit", "敏", "张", roles.CREDIT_OFFICER, ("credit",)),
+    DemoStaff("credit2", "杰", "陈", roles.CREDIT_OFFICER, ("credit",)),
+    DemoStaff("lead", "洋", "刘", roles.TEAM_LEAD, ("credit", "service", "tech")),
+    DemoStaff("auditor", "磊", "赵", roles.AUDITOR, ()),
+    DemoStaff("admin", "管理员", "系统", roles.ADMIN, ()),
 )
 
 

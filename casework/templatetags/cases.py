@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from accounts.templatetags.account_badges import core_waiting_badge
 from casework.models import Case
+from portal.actors import person_name
 from portal.durations import since, until
 
 register = template.Library()
@@ -78,7 +79,7 @@ def case_card(case: Case, may_assign: bool) -> SafeString:
         )
     drill = format_html(' <span class="badge badge-drill">{}</span>', _("drill")) if case.is_drill else ""
     assignee = case.assignee
-    owner = (assignee.get_full_name() or assignee.username) if assignee else format_html("<em>{}</em>", _("unassigned"))
+    owner = (person_name(assignee)) if assignee else format_html("<em>{}</em>", _("unassigned"))
     return format_html(
         '<article class="case-card priority-{}{}" data-case="{}">{}'
         '<a class="case-link" href="{}">{}</a> <span class="badge badge-p{}">P{}</span>{}{}'

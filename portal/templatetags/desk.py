@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django import template
 from django.utils.translation import gettext as _
 
-from portal.actors import actor_label
+from portal.actors import actor_label, addressed_as, person_name
 from portal.durations import since, until
 from portal.masking import mask_email as _mask_email
 from portal.masking import mask_mobile as _mask_mobile
@@ -70,3 +71,15 @@ def until_filter(value: datetime | None) -> str:
 def actor(name: str) -> str:
     """Who did it, as recorded on a row: a part of the system in the reader's language, a person as named."""
     return actor_label(name or "")
+
+
+@register.filter
+def person(user: Any) -> str:
+    """A person as colleagues call them: “王芳” for a Chinese name, “Fang Wang” otherwise."""
+    return person_name(user) if user else ""
+
+
+@register.filter(name="addressed_as")
+def addressed_as_filter(user: Any) -> str:
+    """How a greeting names a person: 刘洋 for a Chinese name, the given name otherwise."""
+    return addressed_as(user) if user else ""

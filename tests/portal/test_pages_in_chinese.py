@@ -107,3 +107,13 @@ def test_the_main_pages_have_no_english_left(client: Client, chinese_desk: dict[
         if words:
             left[name] = words
     assert left == {}, left
+
+
+def test_a_chinese_name_reads_family_name_first_and_an_english_one_as_given() -> None:
+    from portal.actors import addressed_as, person_name
+
+    chinese = User(username="wangfang", first_name="芳", last_name="王")
+    english = User(username="fwang", first_name="Fang", last_name="Wang")
+    nameless = User(username="ops")
+    assert (person_name(chinese), person_name(english), person_name(nameless)) == ("王芳", "Fang Wang", "ops")
+    assert (addressed_as(chinese), addressed_as(english), addressed_as(nameless)) == ("王芳", "Fang", "ops")
