@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from django_fsm.admin import FSMAdminMixin
 
 from accounts.models import (
@@ -40,14 +41,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ["name", "credit_code", "risk_tier", "credit_score", "contact_name", "is_drill"]
-    list_filter = ["risk_tier", "is_drill"]
+    list_filter = ["risk_tier", "language", "is_drill"]
     search_fields = ["name", "credit_code", "contact_name"]
     show_full_result_count = False
 
 
 class AdminReasonForm(forms.Form):
     reason = TextField(
-        label="Reason (goes into the audit trail)", max_length=1000, widget=forms.Textarea(attrs={"rows": 3})
+        label=_("Reason (goes into the audit trail)"), max_length=1000, widget=forms.Textarea(attrs={"rows": 3})
     )
 
 
@@ -111,7 +112,7 @@ class LoanAccountAdmin(FSMAdminMixin, admin.ModelAdmin):
                 reason=reason,
             )
         except (AccountActionError, PermissionDenied) as exc:
-            self.message_user(request, getattr(exc, "message", str(exc)) or "Not allowed.", level=messages.ERROR)
+            self.message_user(request, getattr(exc, "message", str(exc)) or _("Not allowed."), level=messages.ERROR)
             return False
         manual = MANUAL_TRANSITIONS.get(transition_name)
         label = manual.label if manual else transition_name
