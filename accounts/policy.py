@@ -61,11 +61,15 @@ TIERS: dict[str, TierPolicy] = {
 
 
 def tranche_amounts(approved_limit: Decimal, tier: str) -> list[Decimal]:
-    """The approved limit split by the tier's plan, in fen; the last tranche takes the rounding rest."""
+    """The approved limit split by the tier's plan, in fen; the last tranche takes the rounding rest.
+
+    A line too small to split (a share that rounds to less than one fen) has fewer tranches: a
+    tranche of ¥0.00 would be nothing to release.
+    """
     shares = TIERS[tier].tranche_shares
     amounts = [(approved_limit * share).quantize(Decimal("0.01"), rounding=ROUND_DOWN) for share in shares[:-1]]
     amounts.append(approved_limit - sum(amounts, Decimal(0)))
-    return amounts
+    return [amount for amount in amounts if amount > 0]
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,24 @@ def test_activation_releases_the_first_tranche_only_on_a_staged_line() -> None:
     assert low.released_limit == low.approved_limit
 
 
+TINY_PLANS = [("0.01", ["0.01"]), ("0.03", ["0.03"]), ("0.10", ["0.03", "0.03", "0.04"])]
+
+
+@pytest.mark.parametrize(("approved", "plan"), TINY_PLANS)
+def test_a_staged_line_too_small_to_split_has_no_empty_tranche(approved: str, plan: list[str]) -> None:
+    """Found by the property test: a ¥0.01 high-risk line planned two tranches of ¥0.00."""
+    from decimal import Decimal
+
+    from accounts.policy import tranche_amounts
+
+    assert tranche_amounts(Decimal(approved), "high") == [Decimal(amount) for amount in plan]
+    line = make_account(
+        State.VERIFYING, tier="high", steps=["sms_code", "password", "credit_review"], approved_limit=Decimal(approved)
+    )
+    account_transition(account_id=line.pk, transition_name="activate", actor=SYSTEM, core_confirmation="command 1")
+    assert [t.amount for t in line.tranches.order_by("sequence")] == [Decimal(amount) for amount in plan]
+
+
 def test_releasing_a_hold_on_a_never_activated_account_goes_back_to_issued() -> None:
     account = make_account(State.EMPTY, RH, tier="medium", steps=["sms_code"])
     account_transition(
