@@ -75,11 +75,12 @@ loadtest: install  ## 60 s of 20 staff users against gunicorn on 127.0.0.1 (locu
 reliability: install  ## Real gunicorn, RQ worker and Redis with scripted faults; DATABASE_URL: a throwaway PostgreSQL database.
 	$(PY) bench/reliability.py
 
-lint: install  ## Ruff (lint and format check), mypy, and the import contracts (import-linter).
+lint: install  ## Ruff (lint and format check), mypy, the import contracts, and pip-audit of the lock file.
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 	$(VENV)/bin/lint-imports
+	$(PY) scripts/audit_dependencies.py
 
 format: install  ## Fix what ruff can fix and format the code.
 	$(VENV)/bin/ruff check --fix .

@@ -58,3 +58,20 @@ class StaffLanguageMiddleware:
             translation.activate(language)
             request.LANGUAGE_CODE = language
         return self.get_response(request)
+
+
+class PermissionsPolicyMiddleware:
+    """``Permissions-Policy``: the browser features no page of the portal uses are switched off.
+
+    Django's security middleware sends ``Referrer-Policy`` and ``Cross-Origin-Opener-Policy``
+    and its CSP middleware the content policy; this header is the one a bank's scanner still
+    asks for.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
+        return response
