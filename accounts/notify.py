@@ -37,18 +37,18 @@ CODE_SEND_TRIES = 3
 SEND_JOB = "accounts.jobs.send_notification"
 
 
-def sms_text(template: str, context: dict[str, object]) -> str:
-    """An SMS as the customer reads it: the sign name in 【】 first, as Chinese SMS rules require."""
-    return settings.SMS_SIGN_NAME + render_to_string(f"notifications/{template}.sms.txt", context).strip()
-
-
 # The parameters of each SMS template, as the provider's registered template names them.
 SMS_PARAMS = {"activation": ("name", "days", "steps", "url"), "reminder": ("name", "steps", "url"), "code": ("code",)}
 
 
-def sms_params(template: str, context: dict[str, Any]) -> dict[str, str]:
+def sms_message(template: str, context: dict[str, Any], to: str) -> SmsMessage:
+    """An SMS as the customer reads it (the sign name in 【】 first, as Chinese SMS rules require),
+    with its template's parameters for providers that send registered templates."""
+    text = settings.SMS_SIGN_NAME + render_to_string(f"notifications/{template}.sms.txt", context).strip()
     values = {**context, "name": getattr(context.get("customer"), "name", "")}
-    return {name: str(values[name]) for name in SMS_PARAMS[template]}
+    return SmsMessage(
+        to=to, text=text, template=template, params={name: str(values[name]) for name in SMS_PARAMS[template]}
+    )
 
 
 def _steps(account: LoanAccount) -> list[str]:
@@ -63,7 +63,6 @@ def _queue(
     *,
     subject: str = "",
     dedupe_key: str | None = None,
-    send_text: str | None = None,
     params: dict[str, str] | None = None,
 ) -> Notification | None:
     recipient = account.customer.contact_mobile if medium == Notification.Medium.SMS else account.customer.email
@@ -107,10 +106,10 @@ def _link_messages_in_language(account: LoanAccount, template: str, dedupe_key: 
         "days": TIERS[account.tier].activation_window.days,
     }
     sent = []
-    sms = sms_text(template, context)
+    sms = sms_message(template, context, to=account.customer.contact_mobile)
     sent.append(
-        _queue(account, Notification.Medium.SMS, template, sms, dedupe_key=dedupe_key and f"{dedupe_key}:sms",
-               params=sms_params(template, context))
+        _queue(account, Notification.Medium.SMS, template, sms.text, dedupe_key=dedupe_key and f"{dedupe_key}:sms",
+               params=sms.params)
     )  # fmt: skip
     if template == "activation":
         subject, _newline, body = (
@@ -173,20 +172,18 @@ def code_message(account: LoanAccount, code: str) -> Notification:
     clear. The customer is waiting for it anyway, so it is tried a few times right away.
     """
     with translation.override(account.customer.language):
-        text = sms_text("code", {"code": code})
+        message = sms_message("code", {"code": code}, to=account.customer.contact_mobile)
     notification = Notification.objects.create(
         account=account,
         medium=Notification.Medium.SMS,
         template="code",
-        recipient=account.customer.contact_mobile,
-        body=text.replace(code, "••••••"),
+        recipient=message.to,
+        body=message.text.replace(code, "••••••"),
     )
     error = ""
     for attempt in range(1, CODE_SEND_TRIES + 1):
         try:
-            get_sms_backend().send(
-                SmsMessage(to=notification.recipient, text=text, template="code", params={"code": code})
-            )
+            get_sms_backend().send(message)
         except (SmsError, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}"[:300]
             continue
