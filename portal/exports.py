@@ -78,13 +78,17 @@ def _field(model: type[Model], lookup: str) -> Field[Any, Any] | None:
 
 
 def readable(model: type[Model], lookup: str) -> Convert:
-    """How a column's stored values are shown: a choice's label, yes/no, or as they are."""
+    """How a column's stored values are shown: a choice's label, yes/no, or as they are.
+
+    The labels are translated once here, in the reader's language, not once per row.
+    """
     field = _field(model, lookup)
     if field is not None and field.choices:
-        labels = dict(field.flatchoices)
-        return lambda value: str(labels.get(value, value)) if value is not None else ""
+        labels = {key: str(label) for key, label in field.flatchoices}
+        return lambda value: labels.get(value, value) if value is not None else ""
     if isinstance(field, BooleanField):
-        return lambda value: str(_("yes") if value else _("no"))
+        yes, no = _("yes"), _("no")
+        return lambda value: yes if value else no
     return lambda value: value
 
 
