@@ -42,7 +42,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -181,25 +183,31 @@ def session_for(username: str) -> str:
     return str(session.session_key)
 
 
+def all_at_once[T](calls: list[Callable[[], T]]) -> list[T]:
+    """Each call in its own thread, all released at the same moment; their results."""
+    barrier = threading.Barrier(len(calls))
+    results: list[T] = []
+
+    def run(call: Callable[[], T]) -> None:
+        barrier.wait()
+        results.append(call())
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
 def concurrent_holds(portal: Portal, people: int = 10) -> Outcome:
     from accounts.models import AuditEntry, LoanAccount, State
 
     account = LoanAccount.objects.filter(state=State.ACTIVE, is_drill=False).order_by("pk").first()
     assert account is not None, "the demo data has no active account"
     sessions = [session_for("credit") for _person in range(people)]
-    statuses: list[int] = []
-    barrier = threading.Barrier(people)
-
-    def hold(session_key: str) -> None:
-        barrier.wait()
-        path = f"/accounts/{account.number}/actions/hold/"
-        statuses.append(portal.post(session_key, path, {"reason": "fraud alert", "version": account.version}))
-
-    threads = [threading.Thread(target=hold, args=(key,)) for key in sessions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    path, form = f"/accounts/{account.number}/actions/hold/", {"reason": "fraud alert", "version": account.version}
+    statuses = all_at_once([partial(portal.post, key, path, form) for key in sessions])
     applied = AuditEntry.objects.filter(account=account, transition="hold").count()
     pages = [portal.page(key, f"/accounts/{account.number}/") for key in sessions]
     told = sum(1 for page in pages if "after you opened it" in page or "changed this account" in page)
@@ -232,18 +240,8 @@ def concurrent_takes(portal: Portal, people: int = 10) -> Outcome:
     for name in names:
         staff_member_save(username=name, role=roles.SERVICE_AGENT, departments=["service"], first_name=name.title())
     clients = [portal.client(name) for name in names]
-    answers: list[httpx.Response] = []
-    barrier = threading.Barrier(people)
-
-    def take(client: httpx.Client) -> None:
-        barrier.wait()
-        answers.append(client.post(f"/cases/{case.pk}/take/", data={"version": case.version}))
-
-    threads = [threading.Thread(target=take, args=(client,)) for client in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    path, form = f"/cases/{case.pk}/take/", {"version": case.version}
+    answers = all_at_once([partial(client.post, path, data=form) for client in clients])
     pages = [client.get(f"/cases/{case.pk}/").text for client in clients]
     got = sum(1 for page in pages if "The case is yours now." in page)
     told = sum(1 for page in pages if f"Case #{case.pk} was already taken by" in page)
