@@ -1,7 +1,14 @@
-"""The customer's activation page: the one page of the portal without a staff login."""
+"""The customer's activation page: the one page of the portal without a staff login.
+
+Its address carries the link's token, so the request logs that name a path (Django's for a 404 or
+a 405, the development server's, the portal's own) show ``/activate/[link]`` instead, and the
+password and the code are hidden from error reports.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable
 from functools import wraps
 
@@ -13,15 +20,44 @@ from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import ActivationLink
 from accounts.notify import code_send
 from accounts.policy import Step
 from accounts.services import AccountActionError
-from accounts.verification import LinkInvalid, activation_progress, code_verify, link_from_token, password_set
+from accounts.verification import (
+    LINK_MARK,
+    LinkInvalid,
+    activation_progress,
+    code_verify,
+    link_from_token,
+    password_set,
+)
 from portal.masking import mask_mobile
 from portal.text import TextField
+
+TOKEN_IN_PATH = re.compile(r"/activate/[^/\s?#\"']+")
+# The loggers that write a request's path: Django's, the development server's, the portal's.
+PATH_LOGGERS = ("django.request", "django.server", "portal.middleware")
+
+
+class HideLinkTokens(logging.Filter):
+    """A log record naming an activation page's path names ``/activate/[link]`` instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "/activate/" in message:
+            record.msg, record.args = TOKEN_IN_PATH.sub(f"/activate/{LINK_MARK}", message), ()
+        return True
+
+
+HIDE_LINK_TOKENS = HideLinkTokens()
+# Here rather than in LOGGING: the paths exist once the URLconf has imported this module, and no
+# request for them can be logged before that.
+for _name in PATH_LOGGERS:
+    logging.getLogger(_name).addFilter(HIDE_LINK_TOKENS)
 
 
 class CodeForm(forms.Form):
@@ -117,6 +153,7 @@ def activate_send_code(request: HttpRequest, link: ActivationLink) -> HttpRespon
 
 
 @require_POST
+@sensitive_post_parameters("code")
 @with_link
 def activate_verify_code(request: HttpRequest, link: ActivationLink) -> HttpResponse:
     code_form = CodeForm(request.POST)
@@ -130,6 +167,7 @@ def activate_verify_code(request: HttpRequest, link: ActivationLink) -> HttpResp
 
 
 @require_POST
+@sensitive_post_parameters("password", "password2")
 @with_link
 def activate_set_password(request: HttpRequest, link: ActivationLink) -> HttpResponse:
     password_form = PasswordForm(request.POST)

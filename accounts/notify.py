@@ -5,6 +5,11 @@ causes it (the log on the account page), then an RQ job sends it, with retries; 
 failed try the row says ``failed`` and why. A message whose job was lost (Redis down at the
 commit, a worker killed while sending) is queued again by the sweeper, every minute.
 Verification codes are sent at once, never queued: their log row keeps a masked text.
+
+No secret is kept in a message's row: the text and parameters of a message with the personal link
+show ``[link]`` where its token goes, and the delivery job makes the token again from the link
+(``accounts.verification.link_token``) and puts it in the message it hands to the SMS gateway or
+the mail server, each time it tries.
 """
 
 from __future__ import annotations
@@ -22,11 +27,11 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from rq import Retry, get_current_job
 
-from accounts.models import EmptyCause, LoanAccount, Notification, State
+from accounts.models import ActivationLink, EmptyCause, LoanAccount, Notification, State
 from accounts.policy import TIERS, Step
 from accounts.services import AccountActionError
 from accounts.sms import SmsError, SmsMessage, get_sms_backend
-from accounts.verification import code_issue, link_create
+from accounts.verification import LINK_MARK, LinkInvalid, code_issue, link_create, link_token, link_url
 from portal.queueing import enqueue_now, enqueue_on_commit
 
 log = logging.getLogger(__name__)
@@ -34,6 +39,7 @@ REMINDER_DAYS = (1, 3, 7)
 RESEND_AFTER = timedelta(minutes=10)
 RESENDS_PER_DAY = 5
 CODE_SEND_TRIES = 3
+CODE_MARK = "••••••"  # what the log keeps of a verification code
 SEND_JOB = "accounts.jobs.send_notification"
 
 
@@ -64,6 +70,7 @@ def _queue(
     subject: str = "",
     dedupe_key: str | None = None,
     params: dict[str, str] | None = None,
+    link: ActivationLink | None = None,
 ) -> Notification | None:
     recipient = account.customer.contact_mobile if medium == Notification.Medium.SMS else account.customer.email
     if not recipient:
@@ -74,7 +81,7 @@ def _queue(
         with transaction.atomic():
             notification = Notification.objects.create(
                 account=account, medium=medium, template=template, recipient=recipient,
-                subject=subject, body=body, dedupe_key=dedupe_key, status=status, params=params or {},
+                subject=subject, body=body, dedupe_key=dedupe_key, status=status, params=params or {}, link=link,
             )  # fmt: skip
     except IntegrityError:
         return None  # already sent (or being sent) once: never twice
@@ -96,20 +103,20 @@ def _link_messages(account: LoanAccount, template: str, dedupe_key: str | None) 
 
 
 def _link_messages_in_language(account: LoanAccount, template: str, dedupe_key: str | None) -> list[Notification]:
-    _link, url = link_create(account)
+    link, _url = link_create(account)
     steps = _steps(account)
     context = {
         "customer": account.customer,
         "steps": ", ".join(steps) or _("nothing, we are checking your file"),
         "steps_list": steps,
-        "url": url,
+        "url": link_url(LINK_MARK),  # the token goes in when the message is sent
         "days": TIERS[account.tier].activation_window.days,
     }
     sent = []
     sms = sms_message(template, context, to=account.customer.contact_mobile)
     sent.append(
         _queue(account, Notification.Medium.SMS, template, sms.text, dedupe_key=dedupe_key and f"{dedupe_key}:sms",
-               params=sms.params)
+               params=sms.params, link=link)
     )  # fmt: skip
     if template == "activation":
         subject, _newline, body = (
@@ -117,7 +124,7 @@ def _link_messages_in_language(account: LoanAccount, template: str, dedupe_key: 
         )
         sent.append(
             _queue(account, Notification.Medium.EMAIL, template, body.strip(), subject=subject,
-                   dedupe_key=dedupe_key and f"{dedupe_key}:email")
+                   dedupe_key=dedupe_key and f"{dedupe_key}:email", link=link)
         )  # fmt: skip
     return [notification for notification in sent if notification]
 
@@ -173,12 +180,14 @@ def code_message(account: LoanAccount, code: str) -> Notification:
     """
     with translation.override(account.customer.language):
         message = sms_message("code", {"code": code}, to=account.customer.contact_mobile)
+        logged = sms_message("code", {"code": CODE_MARK}, to=account.customer.contact_mobile)
     notification = Notification.objects.create(
         account=account,
         medium=Notification.Medium.SMS,
         template="code",
         recipient=message.to,
-        body=message.text.replace(code, "••••••"),
+        body=logged.text,
+        params=logged.params,
     )
     error = ""
     for attempt in range(1, CODE_SEND_TRIES + 1):
@@ -232,21 +241,24 @@ def send_notification(notification_id: int) -> str:
     )
     if not claimed:
         return "nothing to do"
-    notification = Notification.objects.get(pk=notification_id)
+    notification = Notification.objects.select_related("link").get(pk=notification_id)
     job = get_current_job()
     last_try = job is None or not job.retries_left
     try:
+        text, params = _as_sent(notification)
+    except LinkInvalid:
+        # The secret key that made the link is gone (not in SECRET_KEY_FALLBACKS): nobody knows its token.
+        error = "LinkInvalid: the link cannot be made again; send the activation message again"
+        Notification.objects.filter(pk=notification_id).update(status=Notification.Status.FAILED, error=error)
+        log.warning("notification %s to account %s failed: %s", notification_id, notification.account_id, error)
+        return "failed"
+    try:
         if notification.medium == Notification.Medium.SMS:
             get_sms_backend().send(
-                SmsMessage(
-                    to=notification.recipient,
-                    text=notification.body,
-                    template=notification.template,
-                    params=notification.params,
-                )
+                SmsMessage(to=notification.recipient, text=text, template=notification.template, params=params)
             )
         else:
-            send_mail(notification.subject, notification.body, settings.DEFAULT_FROM_EMAIL, [notification.recipient])
+            send_mail(notification.subject, text, settings.DEFAULT_FROM_EMAIL, [notification.recipient])
     except (SmsError, OSError) as exc:
         error = f"{type(exc).__name__}: {exc}"[:300]
         Notification.objects.filter(pk=notification_id).update(
@@ -260,6 +272,16 @@ def send_notification(notification_id: int) -> str:
         status=Notification.Status.SENT, sent_at=timezone.now(), error=""
     )
     return "sent"
+
+
+def _as_sent(notification: Notification) -> tuple[str, dict[str, str]]:
+    """The text and template parameters as the customer gets them: with the link's token, made now."""
+    if notification.link is None:
+        return notification.body, notification.params
+    mark, token = f"/{LINK_MARK}/", f"/{link_token(notification.link)}/"
+    return notification.body.replace(mark, token), {
+        name: str(value).replace(mark, token) for name, value in notification.params.items()
+    }
 
 
 def notifications_requeue(*, now: datetime | None = None, limit: int = 500) -> dict[str, int]:

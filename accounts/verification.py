@@ -1,18 +1,23 @@
 """The customer's side of activation: the personal link, the SMS code, the password.
 
-The link carries a random secret signed with a timestamp (tampering and expiry are caught
-before the database is asked); only a SHA-256 of the secret is stored. SMS codes are 6 digits,
-stored as a keyed hash (HMAC with the secret key), valid 10 minutes, compared in constant time;
-5 wrong codes lock the link for 30 minutes; a new code at most once a minute and 5 times a day.
+The link carries a secret signed with a timestamp (tampering and expiry are caught before the
+database is asked). The secret is derived from a random nonce with the secret key (HMAC), so that
+neither it nor the token is ever stored: the link keeps the nonce and a SHA-256 of the secret, and
+messages keep ``[link]`` where the token goes, made again when they are sent. SMS codes are 6
+digits, sent at once and stored only as a keyed hash (HMAC with the secret key), valid 10 minutes,
+compared in constant time; 5 wrong codes lock the link for 30 minutes; a new code at most once a
+minute and 5 times a day.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import unquote
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
@@ -22,6 +27,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
 from accounts.models import ActivationLink, Channel, LoanAccount, State
@@ -30,6 +36,8 @@ from accounts.services import AccountActionError, account_step_record, account_t
 from portal.actors import Actor
 
 SALT = "accounts.activation-link"
+# Where a stored message has the link's token (the address still shows the customer which page).
+LINK_MARK = "[link]"
 CODE_VALID = timedelta(minutes=10)
 MAX_WRONG_CODES = 5
 LOCKOUT = timedelta(minutes=30)
@@ -47,6 +55,11 @@ def _secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _secret(nonce: str, key: str | bytes) -> str:
+    """A link's secret, from its nonce and a secret key: 24 bytes of HMAC-SHA256, URL-safe."""
+    return base64.urlsafe_b64encode(salted_hmac(SALT, nonce, secret=key, algorithm="sha256").digest()[:24]).decode()
+
+
 def code_hash(link_id: int, code: str) -> str:
     """Keyed hash of a code for one link: useless without the server's secret key."""
     key = hashlib.sha256((settings.SECRET_KEY + SALT).encode()).digest()
@@ -54,12 +67,31 @@ def code_hash(link_id: int, code: str) -> str:
 
 
 def link_create(account: LoanAccount) -> tuple[ActivationLink, str]:
-    """A new personal link for the account; returns it with its URL (shown once, never stored)."""
-    secret = secrets.token_urlsafe(24)
+    """A new personal link for the account; returns it with its URL (for the customer, never stored)."""
+    nonce = secrets.token_urlsafe(24)
     expires = timezone.now() + TIERS[account.tier].activation_window + LINK_GRACE
-    link = ActivationLink.objects.create(account=account, secret_hash=_secret_hash(secret), expires_at=expires)
-    token = signing.TimestampSigner(salt=SALT).sign(secret)
-    return link, settings.PORTAL_BASE_URL + reverse("activate", kwargs={"token": token})
+    link = ActivationLink.objects.create(
+        account=account, nonce=nonce, secret_hash=_secret_hash(_secret(nonce, settings.SECRET_KEY)), expires_at=expires
+    )
+    return link, link_url(link_token(link))
+
+
+def link_token(link: ActivationLink) -> str:
+    """The link's token, made again from its nonce: for the message being sent now, never stored.
+
+    A previous secret key (``SECRET_KEY_FALLBACKS``) still makes the links made under it. A link
+    made before secrets were derived has no nonce, and its token cannot be made: ``LinkInvalid``.
+    """
+    for key in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS):
+        secret = _secret(link.nonce, key)
+        if link.nonce and hmac.compare_digest(_secret_hash(secret), link.secret_hash):
+            return signing.TimestampSigner(salt=SALT).sign(secret)
+    raise LinkInvalid
+
+
+def link_url(token: str) -> str:
+    """The address of the activation page for a token, or for ``LINK_MARK`` as stored messages show it."""
+    return settings.PORTAL_BASE_URL + unquote(reverse("activate", kwargs={"token": token}))
 
 
 def link_from_token(token: str) -> ActivationLink:

@@ -59,10 +59,14 @@ class CreditReviewProposal(FSMModelMixin, models.Model):
 
 
 class ActivationLink(models.Model):
-    """The customer's personal activation link. Only a hash of its secret is kept."""
+    """The customer's personal activation link. Neither its secret nor its token is kept: the
+    secret is derived from ``nonce`` with the server's secret key (so that a message's delivery job
+    can make the link again), and only a hash of it, to find the link, is stored."""
 
     account = models.ForeignKey(LoanAccount, on_delete=models.CASCADE, related_name="activation_links")
     secret_hash = models.CharField(max_length=64, unique=True)
+    # Random; useless without the secret key. Empty for links made before secrets were derived.
+    nonce = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
@@ -106,6 +110,11 @@ class Notification(models.Model):
     body = models.TextField(_("text"))
     # An SMS's template parameters, as Chinese SMS providers take them (the text above is for the log).
     params = models.JSONField(_("template parameters"), default=dict, blank=True)
+    # The activation link the message carries. The text and the parameters keep ``[link]`` where its
+    # token goes (a code keeps ``••••••``): the delivery job puts the token in, made again from the link.
+    link = models.ForeignKey(
+        ActivationLink, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications"
+    )
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     error = models.CharField(_("error"), max_length=300, blank=True)
