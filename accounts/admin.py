@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import json
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django_fsm.admin import FSMAdminMixin
 
@@ -20,8 +24,10 @@ from accounts.models import (
     ReconciliationRun,
     Tranche,
 )
-from accounts.policy import MANUAL_TRANSITIONS
+from accounts.policy import MANUAL_TRANSITIONS, REAUTH_TRANSITIONS
+from accounts.reveal import PERSONAL_FIELDS, masked, masked_payload
 from accounts.services import AccountActionError, Actor, account_decide
+from portal.reauth import CONFIRM_FIRST, recently_authenticated
 from portal.text import TextField
 
 
@@ -40,10 +46,34 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
-    list_display = ["name", "credit_code", "risk_tier", "credit_score", "contact_name", "is_drill"]
+    """Customers, with their personal data masked as on every page.
+
+    The admin never shows a mobile, email or credit code in clear: a value is revealed, with a
+    reason and an access record, on the account page (``accounts.reveal``). Searching by the full
+    credit code still finds the customer without showing it.
+    """
+
+    list_display = ["name", "masked_credit_code", "risk_tier", "credit_score", "contact_name", "is_drill"]
     list_filter = ["risk_tier", "language", "is_drill"]
-    search_fields = ["name", "credit_code", "contact_name"]
+    search_fields = ["name", "=credit_code", "contact_name"]
     show_full_result_count = False
+    exclude = [field.attribute for field in PERSONAL_FIELDS.values()]
+    readonly_fields = ["masked_credit_code", "masked_mobile", "masked_email"]
+
+    @admin.display(description=_("unified social credit code"))
+    def masked_credit_code(self, customer: Customer) -> str:
+        return masked(customer, "credit_code")
+
+    @admin.display(description=_("contact mobile"))
+    def masked_mobile(self, customer: Customer) -> str:
+        return masked(customer, "mobile")
+
+    @admin.display(description=_("email"))
+    def masked_email(self, customer: Customer) -> str:
+        return masked(customer, "email")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # customers come from core banking and imports, with their personal data
 
 
 class AdminReasonForm(forms.Form):
@@ -82,7 +112,7 @@ class LoanAccountAdmin(FSMAdminMixin, admin.ModelAdmin):
     fsm_forms = {name: AdminReasonForm for name in MANUAL_TRANSITIONS}
     list_display = ["number", "customer", "product", "channel", "state", "empty_cause", "approved_limit", "is_drill"]
     list_filter = ["state", "empty_cause", "product", "customer__risk_tier", "is_drill"]
-    search_fields = ["number", "customer__name", "customer__credit_code"]
+    search_fields = ["number", "customer__name", "=customer__credit_code"]
     list_select_related = ["customer"]
     show_full_result_count = False
     inlines = [TrancheInline, AuditInline]
@@ -103,6 +133,10 @@ class LoanAccountAdmin(FSMAdminMixin, admin.ModelAdmin):
     def _apply_fsm_transition(  # type: ignore[override]
         self, *, obj: LoanAccount, transition_name: str, request: HttpRequest, kwargs: Any = None
     ) -> bool:
+        if transition_name in REAUTH_TRANSITIONS and not recently_authenticated(request):
+            confirm = f"{reverse('confirm')}?{urlencode({'next': request.get_full_path()})}"
+            self.message_user(request, format_html('<a href="{}">{}</a>', confirm, CONFIRM_FIRST), messages.WARNING)
+            return False
         reason = (kwargs or {}).get("reason", "")
         try:
             decision = account_decide(
@@ -154,6 +188,12 @@ class CoreEventAdmin(ReadOnlyAdmin):
     list_filter = ["event_type"]
     search_fields = ["event_id", "account__number"]
     list_select_related = ["account"]
+    # The payload as received, with the customer's mobile, email and credit code masked.
+    fields = readonly_fields = ("event_id", "event_type", "account", "masked_payload", "outcome", "received_at")
+
+    @admin.display(description=_("payload"))
+    def masked_payload(self, event: CoreEvent) -> str:
+        return json.dumps(masked_payload(event.payload), ensure_ascii=False, indent=2)
 
 
 @admin.register(CoreCommand)

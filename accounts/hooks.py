@@ -42,6 +42,9 @@ class CaseHooks(Protocol):
         """Core banking answered (or, with ``refused`` = (code, message), refused) commands of these locked
         accounts: finish what waited for the answer (a re-drive's items)."""
 
+    def customer_in_cases_of(self, user: Any, customer_id: int) -> bool:
+        """Whether one of this customer's accounts has a case ``user`` works on (their department's or theirs)."""
+
 
 class _Unregistered:
     def __getattr__(self, name: str) -> Any:

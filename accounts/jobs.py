@@ -10,6 +10,7 @@ from accounts.monitor import monitor_scan
 from accounts.notify import notifications_requeue, pre_notify, reminders_send
 from accounts.notify import send_notification as notification_send
 from accounts.reconcile import reconcile
+from accounts.retention import anonymise_closed
 from portal.heartbeat import heartbeat
 
 
@@ -79,4 +80,11 @@ def send_reminders() -> dict[str, int]:
     """Hourly: day 1, 3 and 7 reminders of the steps still to do."""
     with heartbeat("send_reminders") as counts:
         counts["queued"] = reminders_send()
+    return counts
+
+
+def anonymise_closed_customers() -> dict[str, int]:
+    """Nightly: the personal data of customers whose accounts have all been closed for the retention period."""
+    with heartbeat("anonymise_closed_customers") as counts:
+        counts.update(anonymise_closed())
     return counts

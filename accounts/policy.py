@@ -121,6 +121,9 @@ MANUAL_TRANSITIONS: dict[str, ManualTransition] = {
     ),
 }
 SYSTEM_ONLY_TRANSITIONS = ("mark_stalled", "await_verification")
+# Decisions that end a line or open it to spending again: only with the password (and code) given
+# within REAUTH_MINUTES (portal.reauth), on the account page and in the admin alike.
+REAUTH_TRANSITIONS = frozenset({"close", "release_hold"})
 
 # How each audited action reads in the account's history.
 ACTION_LABELS: dict[str, Any] = {

@@ -322,7 +322,13 @@ def account_transition(
         audit_details["error_code"] = kwargs["error_code"]
     if core_confirmation:
         audit_details["core"] = core_confirmation
-    entry = _audit(
+    if not core_confirmation:
+        kind = COMMAND_FOR.get(transition_name)
+        if kind == CoreCommand.Kind.ISSUE or (kind and card_in_core(account)):
+            command_create(account=account, kind=kind, actor=actor, reason=reason.strip(), requested_by=requested_by)
+            audit_details["core_command"] = kind
+    # Written once, complete: the audit trail is append-only.
+    _audit(
         account,
         action=transition_name,
         from_state=from_state,
@@ -331,12 +337,6 @@ def account_transition(
         requested_by=requested_by,
         details=audit_details or None,
     )
-    if not core_confirmation:
-        kind = COMMAND_FOR.get(transition_name)
-        if kind == CoreCommand.Kind.ISSUE or (kind and card_in_core(account)):
-            command_create(account=account, kind=kind, actor=actor, reason=reason.strip(), requested_by=requested_by)
-            entry.details = {**entry.details, "core_command": kind}
-            entry.save(update_fields=["details"])
     drive_core(account, actor)
     return account
 

@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from accounts import views
+from accounts import reveal_views, views
 
 
 class AccountNumberConverter:
@@ -40,6 +40,7 @@ urlpatterns = [
     path("reviews/", views.review_list, name="reviews"),
     path("reviews/<int:pk>/<str:decision>/", views.review_decide, name="review_decide"),
     path("<account_number:number>/", views.account_detail, name="detail"),
+    path("<account_number:number>/reveal/", reveal_views.reveal, name="reveal"),
     # One view per kind of action; the last pattern names them all (``accounts:action``) for reverse().
     path("<account_number:number>/actions/credit_review/", views.credit_review_view, name="credit_review"),
     path("<account_number:number>/actions/resend_activation/", views.activation_resend_view, name="resend_activation"),

@@ -36,7 +36,8 @@ from accounts.models import (
     State,
 )
 from accounts.notify import activation_resend
-from accounts.policy import Step, may_trigger
+from accounts.policy import REAUTH_TRANSITIONS, Step, may_trigger
+from accounts.reveal import PERSONAL_COLUMNS, may_reveal, may_reveal_any
 from accounts.services import (
     AccountActionError,
     Actor,
@@ -50,6 +51,7 @@ from accounts.signatures import HEADER, SignatureError, verify
 from accounts.tables import AccountTable
 from portal.exports import filtered_export, list_queries
 from portal.http import form_status, redirect_back, refuse, staff_user
+from portal.reauth import confirm_first, reauth_required, recently_authenticated
 from portal.selectors import redis_error
 from portal.tables import LargeQuerysetData
 
@@ -89,8 +91,15 @@ CSV_COLUMNS = (
 @permission_required("accounts.view_loanaccount", raise_exception=True)
 def account_list(request: HttpRequest) -> HttpResponseBase:
     account_filter = AccountFilter(request.GET, queryset=selectors.account_list())
+    # Personal columns only for those who may reveal any customer's data; the export is recorded.
+    columns = [column for column in CSV_COLUMNS if may_reveal_any(request.user) or column[0] not in PERSONAL_COLUMNS]
     export = filtered_export(
-        request, account_filter, name="accounts", columns=CSV_COLUMNS, order_by=("-state_changed_at", "-id")
+        request,
+        account_filter,
+        name="accounts",
+        columns=columns,
+        order_by=("-state_changed_at", "-id"),
+        personal=PERSONAL_COLUMNS,
     )
     if export is not None:
         return export
@@ -120,6 +129,7 @@ def account_detail(request: HttpRequest, number: str) -> HttpResponse:
         "notifications": selectors.account_notifications(account),
         "proposal": account.review_proposals.filter(status=CreditReviewProposal.Status.OPEN).first(),
         "form": AccountActionForm(initial={"version": account.version}),
+        "may_reveal": may_reveal(request.user, account.customer_id),
     }
     return render(request, "accounts/account_detail.html", context)
 
@@ -148,6 +158,8 @@ def _account_post(
 @require_POST
 def account_transition_view(request: HttpRequest, number: str, action: str) -> HttpResponse:
     """A staff decision on the account (issue, hold, release, close...): applied, or sent to core banking."""
+    if action in REAUTH_TRANSITIONS and not recently_authenticated(request):
+        return confirm_first(request)
 
     def decide(account: LoanAccount, reason: str, version: int | None) -> str:
         actor = Actor.staff(staff_user(request))
@@ -223,6 +235,7 @@ def approval_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+@reauth_required
 def approval_decide(request: HttpRequest, pk: int, decision: str) -> HttpResponse:
     approval = get_object_or_404(ApprovalRequest.objects.select_related("account"), pk=pk)
     own = approval.requested_by_id == request.user.pk

@@ -91,6 +91,8 @@ def server_environment(redis_url: str) -> dict[str, str]:
             # nothing reaches core banking. Production refuses the in-process gateway unless told.
             "CORE_GATEWAY": os.environ.get("CORE_GATEWAY") or "simulated",
             "CORE_ALLOW_SIMULATED": "1",
+            # The simulated staff sign in with a password; the second step costs no query anyway.
+            "OTP_REQUIRED": os.environ.get("OTP_REQUIRED") or "0",
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
             "PYTHONUNBUFFERED": "1",
         }

@@ -172,15 +172,10 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def session_for(username: str) -> str:
     from django.contrib.auth.models import User
-    from django.contrib.sessions.backends.db import SessionStore
 
-    user = User.objects.get(username=username)
-    session = SessionStore()
-    session["_auth_user_id"] = str(user.pk)
-    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-    session["_auth_user_hash"] = user.get_session_auth_hash()
-    session.create()
-    return str(session.session_key)
+    from portal.sessions import staff_session_create
+
+    return staff_session_create(User.objects.get(username=username))
 
 
 def all_at_once[T](calls: list[Callable[[], T]]) -> list[T]:

@@ -251,6 +251,8 @@ def _production_settings() -> None:
         # Pages and drill re-drives never reach core banking; the delivery bench starts its own.
         CORE_GATEWAY=os.environ.get("CORE_GATEWAY") or "simulated",
         CORE_ALLOW_SIMULATED="1",
+        # The bench's sessions are made without a phone; the second step costs no query anyway.
+        OTP_REQUIRED=os.environ.get("OTP_REQUIRED") or "0",
     )
     from bench.corebanking import shared_secrets
 
@@ -357,14 +359,10 @@ def measure_web_rss(urls: list[str]) -> float:
     """Peak RSS of one gunicorn worker after serving every page a few times, in MB."""
     from django.conf import settings
     from django.contrib.auth.models import User
-    from django.contrib.sessions.backends.db import SessionStore
 
-    lead = User.objects.get(username="lead")
-    session = SessionStore()
-    session["_auth_user_id"] = str(lead.pk)
-    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
-    session["_auth_user_hash"] = lead.get_session_auth_hash()
-    session.create()
+    from portal.sessions import SessionStore, staff_session_create
+
+    session = SessionStore(staff_session_create(User.objects.get(username="lead")))
     port = _free_port()
     env = _child_env()
     command = [sys.executable, "-m", "gunicorn", "portal.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"]

@@ -20,6 +20,7 @@ from casework import selectors
 from casework.batches import batch_cancel, batch_start, incident_redrive
 from casework.models import Incident
 from portal.http import staff_user
+from portal.reauth import reauth_required
 
 
 @require_http_methods(["GET"])
@@ -37,6 +38,7 @@ def batch_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+@reauth_required
 def batch_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         batch_cancel(batch_id=pk, user=staff_user(request))
@@ -47,6 +49,7 @@ def batch_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+@reauth_required
 def redrive_filtered(request: HttpRequest) -> HttpResponse:
     """Start a reactivation batch for the accounts of the list's current filter."""
     user = staff_user(request)
@@ -73,6 +76,7 @@ def redrive_filtered(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+@reauth_required
 def incident_redrive_view(request: HttpRequest, pk: int) -> HttpResponse:
     """Once tech has fixed the fault: one reactivation batch for every account of the incident."""
     incident = get_object_or_404(Incident, pk=pk)

@@ -29,3 +29,6 @@ class CaseworkHooks:
 
     def core_answered(self, accounts: Sequence[LoanAccount], *, refused: tuple[str, str] | None = None) -> None:
         batch_items_settle(accounts, refused=refused)
+
+    def customer_in_cases_of(self, user: Any, customer_id: int) -> bool:
+        return Case.objects.visible_to(user).filter(account__customer_id=customer_id).exists()

@@ -15,6 +15,7 @@ from django_tables2 import RequestConfig
 
 from accounts.forms import AccountActionForm
 from accounts.policy import may_trigger
+from accounts.reveal import REVEAL_ANY, REVEAL_OWN_CASES
 from accounts.selectors import account_actions
 from casework import selectors
 from casework.filters import CaseFilter, CaseListFilter
@@ -144,6 +145,8 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
             else None,
             "may_take": can_work and case.is_open and case.assignee_id is None,
             "contact_channels": CONTACT_CHANNELS.items(),
+            # The case is visible to this user, so its customer is one of their cases' customers.
+            "may_reveal": user.has_perm(REVEAL_ANY) or user.has_perm(REVEAL_OWN_CASES),
         },
     )
 

@@ -20,6 +20,7 @@ SYSTEM_ACTORS = (
     gettext_noop("activation-monitor"),
     gettext_noop("reactivation-batch"),
     gettext_noop("seed_demo"),
+    gettext_noop("data-retention"),
 )
 
 

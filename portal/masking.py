@@ -16,3 +16,10 @@ def mask_email(value: str) -> str:
     if not domain:
         return "***"
     return f"{local[:1]}***@{domain}"
+
+
+def mask_code(value: str) -> str:
+    """9111**********123X: a unified social credit code recognisable by its ends only."""
+    if len(value) < 10:
+        return "*" * len(value)
+    return f"{value[:4]}{'*' * (len(value) - 8)}{value[-4:]}"

@@ -130,4 +130,37 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         2 * 60,
         _("Keeps reactivation batches going after a worker dies."),
     ),
+    PeriodicJob(
+        "anonymise_closed_customers",
+        _("Data retention"),
+        "accounts.jobs.anonymise_closed_customers",
+        24 * 60 * 60,
+        _(
+            "Data retention: anonymises the personal data of customers whose accounts have all been closed "
+            "for the retention period; the financial and audit facts stay."
+        ),
+        at=settings.RETENTION_AT,
+    ),
+    PeriodicJob(
+        "clear_sessions",
+        _("Expired sessions"),
+        "portal.sessions.clear_expired_sessions",
+        24 * 60 * 60,
+        _("Expired sessions: deletes the sign-in sessions past their expiry."),
+    ),
+    PeriodicJob(
+        "seal_audit",
+        _("Audit seals"),
+        "portal.audit.seal_job",
+        60,
+        _("Audit seals: chains each new line of the audit trail to the one before, so no one can rewrite it."),
+    ),
+    PeriodicJob(
+        "verify_audit",
+        _("Audit chain check"),
+        "portal.audit.verify_job",
+        24 * 60 * 60,
+        _("Audit chain check: walks the whole audit chain and fails, naming the line, if anything was changed."),
+        at=settings.AUDIT_VERIFY_AT,
+    ),
 )

@@ -46,7 +46,7 @@ _COMMON = (
     "casework.view_reactivationitem",
     "casework.work_case",
 )
-_SERVICE = ("accounts.verify_loanaccount",)
+_SERVICE = ("accounts.verify_loanaccount", "portal.reveal_personal_data")
 _TECH = ("accounts.activate_loanaccount", "accounts.fail_loanaccount")
 _CREDIT = (
     "accounts.issue_loanaccount",
@@ -56,6 +56,7 @@ _CREDIT = (
     "accounts.approve_release",
     "accounts.review_credit",
     "accounts.import_accounts",
+    "portal.reveal_any_personal_data",
 )
 
 SERVICE_AGENT = Role(

@@ -49,7 +49,7 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 CSRF_FAILURE_VIEW = "portal.auth_views.csrf_failure"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "portal.apps.DeskAdminConfig",  # Django's admin, behind the second factor (portal.admin_site)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -58,6 +58,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "django_fsm",
     "django_rq",
     "django_tables2",
@@ -77,6 +80,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "portal.middleware.SessionTimeoutMiddleware",
+    "portal.middleware.SecondFactorMiddleware",
     "portal.middleware.StaffLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -208,6 +213,15 @@ if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", CREDIT_REVIEW_AT):
     raise ImproperlyConfigured(
         f"CREDIT_REVIEW_AT={CREDIT_REVIEW_AT!r} is not a time of day; write it as HH:MM, e.g. 02:00."
     )
+# The nightly check of the audit chain (portal.audit) runs at this local time.
+AUDIT_VERIFY_AT = env_str("AUDIT_VERIFY_AT", "03:30")
+if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", AUDIT_VERIFY_AT):
+    raise ImproperlyConfigured(
+        f"AUDIT_VERIFY_AT={AUDIT_VERIFY_AT!r} is not a time of day; write it as HH:MM, e.g. 03:30."
+    )
+# Personal data of accounts closed longer than this is anonymised (the financial and audit facts stay).
+RETENTION_YEARS = env_int("RETENTION_YEARS", 5, minimum=1)
+RETENTION_AT = "04:00"  # local time of the nightly retention run
 _EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
     "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
@@ -253,6 +267,32 @@ AXES_VERBOSE = False
 
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 60 * 60, minimum=60)  # one working day
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Database sessions that know whose they are, so that "sign out everywhere" and a second-factor
+# reset can end a person's other sessions (portal.sessions).
+SESSION_ENGINE = "portal.sessions"
+# A session nobody used for this long is signed out (portal.middleware.SessionTimeoutMiddleware);
+# SESSION_COOKIE_AGE bounds it from the sign-in, however busy.
+SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 30 * 60, minimum=60)
+# The last-activity stamp is written at most this often: not one session write per page.
+SESSION_ACTIVITY_RESOLUTION = 60
+# Sensitive actions (four-eyes decisions, closing, releasing a hold, batches) need the password
+# (and the code) given within this many minutes (portal.reauth).
+REAUTH_MINUTES = env_int("REAUTH_MINUTES", 5, minimum=1)
+
+# Second factor (django-otp): an authenticator app (TOTP) and ten one-time backup codes
+# (portal.second_factor). Required of every staff member in production; in development the
+# demo users sign in with the password alone unless OTP_REQUIRED=1.
+OTP_REQUIRED = env_bool("OTP_REQUIRED", not DEBUG)
+OTP_TOTP_ISSUER = "Activation Desk"
+# Wrong codes in a row before the second step locks, and for how long: a fixed rule a person
+# can be told ("try again at 14:32"), counted on django-otp's throttling fields. Its own
+# doubling delay is switched off so that it does not refuse a right code typed quickly.
+OTP_FAILURE_LIMIT = env_int("OTP_FAILURE_LIMIT", 5, minimum=1)
+OTP_LOCKOUT_MINUTES = env_int("OTP_LOCKOUT_MINUTES", 15, minimum=1)
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
+# The admin pages of the devices never show a secret key or its QR code.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- Security -------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True

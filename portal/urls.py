@@ -4,18 +4,26 @@ from django.urls import include, path
 from accounts import activation_views
 from accounts.views import core_events
 from casework import batch_views
-from portal import auth_views, health
-from portal.pages import views
+from portal import auth_views, health, profile_views, reauth
+from portal.pages import audit, views
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("jobs/", views.jobs, name="jobs"),
+    path("audit/", audit.audit_trail, name="audit"),
+    path("audit/<slug:trail>/", audit.audit_trail, name="audit"),
     path("reports/weekly/", views.weekly_report_view, name="weekly_report"),
     path("jobs/batches/<int:pk>/", batch_views.batch_detail, name="batch"),
     path("jobs/batches/<int:pk>/cancel/", batch_views.batch_cancel_view, name="batch_cancel"),
     path("jobs/batches/redrive/", batch_views.redrive_filtered, name="redrive"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/code/", auth_views.second_factor, name="second_factor"),
+    path("login/enrol/", auth_views.second_factor_enrol, name="second_factor_enrol"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("confirm/", reauth.confirm, name="confirm"),
+    path("profile/", profile_views.profile, name="profile"),
+    path("profile/sign-out-everywhere/", profile_views.sign_out_everywhere, name="sign_out_everywhere"),
+    path("profile/backup-codes/", profile_views.backup_codes_new, name="backup_codes"),
     path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("language/", auth_views.language_set, name="language"),
     path("healthz", health.healthz, name="healthz"),

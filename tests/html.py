@@ -46,3 +46,8 @@ def table_cells(html: str) -> tuple[list[str], list[list[str]]]:
     parser = _Cells()
     parser.feed(html)
     return parser.headers, parser.rows
+
+
+def downloaded(response: object) -> str:
+    """The text of a streamed CSV download, without its byte-order mark."""
+    return b"".join(response.streaming_content).decode("utf-8-sig")  # type: ignore[attr-defined]

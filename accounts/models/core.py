@@ -85,6 +85,8 @@ class Customer(models.Model):
     )
     is_drill = models.BooleanField(_("drill data"), default=False)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
+    # Set when the retention job removed the personal data (every account closed for RETENTION_YEARS).
+    anonymised_at = models.DateTimeField(_("anonymised"), null=True, blank=True)
 
     class Meta:
         ordering = ["name"]

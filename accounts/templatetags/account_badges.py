@@ -52,3 +52,23 @@ def state_badge(account: Any) -> SafeString:
         badge += format_html(' <span class="badge badge-drill">{}</span>', _("drill"))
     waiting = core_waiting_badge(getattr(account, "core_waiting", None), getattr(account, "core_waiting_since", None))
     return badge + waiting
+
+
+@register.inclusion_tag("accounts/partials/personal.html", takes_context=True)
+def personal(context: Any, account: Any, field: str) -> dict[str, Any]:
+    """A customer's personal field, masked, with a *Reveal* form for those whose work needs it.
+
+    ``may_reveal`` comes from the page's view (``accounts.reveal.may_reveal``).
+    """
+    from accounts.reveal import masked
+
+    customer = account.customer
+    return {
+        "account": account,
+        "field": field,
+        "shown": masked(customer, field),
+        "has_value": bool(masked(customer, field)),
+        "may_reveal": context.get("may_reveal", False),
+        "request": context.get("request"),
+        "csrf_token": context.get("csrf_token"),
+    }
