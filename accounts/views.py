@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -135,15 +136,19 @@ def account_detail(request: HttpRequest, number: str) -> HttpResponse:
 
 
 def _account_post(
-    request: HttpRequest, number: str, act: Callable[[LoanAccount, str, int | None], str]
+    request: HttpRequest,
+    number: str,
+    act: Callable[[LoanAccount, str, int | None], str],
+    may: Callable[[Any], bool],
 ) -> HttpResponse:
     """One action posted from the account (or case) page: ``act`` runs it and says what happened.
 
-    The form carries the reason and the version the user saw; a refusal (the role, the state, a
-    stale copy) comes back as a message on the page the user posted from.
+    A role that may not take the action (``may``) is refused first (403), whatever it posted.
+    The form carries the reason and the version the user saw; a refusal (the state, a stale copy)
+    comes back as a message on the page the user posted from.
     """
     account, can_edit = selectors.get_account_for_user(request, number)
-    if not can_edit:
+    if not (can_edit and may(request.user)):
         raise PermissionDenied
     form = AccountActionForm(request.POST)
     if not form.is_valid():
@@ -173,7 +178,7 @@ def account_transition_view(request: HttpRequest, number: str, action: str) -> H
         command = decision.command.get_kind_display() if decision.command else action
         return SENT_TO_CORE % {"command": command}
 
-    return _account_post(request, number, decide)
+    return _account_post(request, number, decide, may=lambda user: may_trigger(user, action))
 
 
 @require_POST
@@ -192,7 +197,7 @@ def approval_request_view(request: HttpRequest, number: str, action: str) -> Htt
             "request": approval.get_kind_display()
         }
 
-    return _account_post(request, number, ask)
+    return _account_post(request, number, ask, may=lambda user: may_trigger(user, "release_hold"))
 
 
 @require_POST
@@ -206,7 +211,7 @@ def credit_review_view(request: HttpRequest, number: str) -> HttpResponse:
         )
         return _("Credit review approved.")
 
-    return _account_post(request, number, review)
+    return _account_post(request, number, review, may=lambda user: user.has_perm("accounts.review_credit"))
 
 
 @require_POST
@@ -214,12 +219,10 @@ def activation_resend_view(request: HttpRequest, number: str) -> HttpResponse:
     """A service agent sends the customer's activation message again."""
 
     def resend(account: LoanAccount, reason: str, version: int | None) -> str:
-        if not may_trigger(request.user, "begin_verification"):
-            raise PermissionDenied
         activation_resend(account_id=account.pk)
         return _("The activation message is on its way (SMS and email).")
 
-    return _account_post(request, number, resend)
+    return _account_post(request, number, resend, may=lambda user: may_trigger(user, "begin_verification"))
 
 
 @require_GET

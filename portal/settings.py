@@ -141,7 +141,9 @@ RQ_QUEUES = {
         "DEFAULT_TIMEOUT": env_int("RQ_DEFAULT_TIMEOUT", 600, minimum=1),
     },
 }
-RQ_SHOW_ADMIN_LINK = True
+# The RQ dashboard is /django-rq/ (linked from the jobs page); its stand-in admin model has no
+# table, so its admin pages would fail.
+RQ_SHOW_ADMIN_LINK = False
 # Workers whose work horse and scheduler die with them (portal/worker.py).
 RQ = {"WORKER_CLASS": "portal.worker.DeskWorker"}
 

@@ -37,5 +37,7 @@ urlpatterns = [
     path("cases/", include("casework.urls")),
     path("casework/studies/", include("casework.study_urls")),
     path("admin/", admin.site.urls),
+    # The periodic jobs run on RQ's own cron, not on rq-scheduler, whose page would fail here.
+    path("django-rq/schedulers/<int:scheduler_index>/", views.rq_scheduler_absent, name="rq_scheduler_absent"),
     path("django-rq/", include("django_rq.urls")),
 ]

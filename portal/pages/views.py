@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from accounts.selectors import last_reconciliations, outbox_summary
@@ -47,3 +49,9 @@ def weekly_report_view(request: HttpRequest) -> HttpResponse:
     context = weekly_report(week)
     context.update({"previous": week.shifted(-1), "next": week.shifted(1)})
     return render(request, "portal/weekly_report.html", context)
+
+
+@staff_member_required
+def rq_scheduler_absent(request: HttpRequest, scheduler_index: int) -> HttpResponse:
+    """rq-scheduler's page of the RQ dashboard: not used here, so not found, saying where the schedule is."""
+    raise Http404(_("The periodic jobs run on RQ's cron, not on rq-scheduler: see the jobs page."))
