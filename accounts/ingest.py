@@ -24,6 +24,7 @@ from accounts.policy import RiskTier
 from accounts.validators import validate_credit_code, validate_mobile
 from portal.bulk import bulk_insert, bulk_save_fields
 from portal.exports import inert
+from portal.masking import mask_code
 from portal.text import TextField
 
 COLUMNS = (
@@ -231,7 +232,7 @@ def _validate(
                 RowError(
                     line,
                     _("customer %(code)s has different details on line %(other)d")
-                    % {"code": data["credit_code"], "other": earlier[0]},
+                    % {"code": mask_code(data["credit_code"]), "other": earlier[0]},
                 )
             )
             continue
@@ -302,7 +303,11 @@ def _plan(valid: list[tuple[int, dict[str, Any]]], report: ImportReport, *, lock
                 RowError(
                     line,
                     _("account %(number)s belongs to customer %(code)s, not to %(other)s")
-                    % {"number": account.number, "code": account.customer.credit_code, "other": code},
+                    % {
+                        "number": account.number,
+                        "code": mask_code(account.customer.credit_code),
+                        "other": mask_code(code),
+                    },
                 )
             )
             continue

@@ -93,7 +93,11 @@ CSV_COLUMNS = (
 def account_list(request: HttpRequest) -> HttpResponseBase:
     account_filter = AccountFilter(request.GET, queryset=selectors.account_list())
     # Personal columns only for those who may reveal any customer's data; the export is recorded.
-    columns = [column for column in CSV_COLUMNS if may_reveal_any(request.user) or column[0] not in PERSONAL_COLUMNS]
+    personal = may_reveal_any(request.user)
+    if personal and request.GET.get("export") and not recently_authenticated(request):
+        # Personal data in bulk: the password (and code) again first, then back to the list.
+        return confirm_first(request, next_url=f"{request.path}?{list_queries(request)['filter_query']}")
+    columns = [column for column in CSV_COLUMNS if personal or column[0] not in PERSONAL_COLUMNS]
     export = filtered_export(
         request,
         account_filter,

@@ -1,10 +1,10 @@
 """Re-authentication: the sensitive actions want the password (and the code) given a moment ago.
 
-A four-eyes decision, closing an account, releasing a hold, starting or stopping a batch and
-resetting someone's second factor are refused, with nothing changed, unless the person gave
-their password (and, if they have one, a code from their authenticator) within
-``REAUTH_MINUTES``: at sign-in, or on the confirm page (``/confirm/``), which sends them back to
-the page they were on to press the button again.
+A four-eyes decision, closing an account, releasing a hold, starting or stopping a batch,
+exporting personal data in bulk and resetting someone's second factor are refused, with nothing
+changed, unless the person gave their password (and, if they have one, a code from their
+authenticator) within ``REAUTH_MINUTES``: at sign-in, or on the confirm page (``/confirm/``),
+which sends them back to the page they were on to press the button again.
 
 The time is kept in the session (``portal.sessions.REAUTH_AT``), set by every sign-in,
 ``Client.force_login`` included: a test that signs in and acts at once is recently

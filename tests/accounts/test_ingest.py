@@ -19,6 +19,7 @@ from django.utils import timezone
 from accounts.imports import import_run
 from accounts.ingest import COLUMNS, accounts_import
 from accounts.models import Customer, ImportRun, LoanAccount, State
+from portal.masking import mask_code
 from tests.factories import credit_code, make_account
 from tests.jobs import work
 
@@ -273,3 +274,12 @@ def test_a_runs_report_is_in_the_uploaders_language_whatever_the_workers(client:
         import_run(run.pk)
     page = client.get(response["Location"], headers={"Accept-Language": "zh-CN"}).content.decode()
     assert "控制字符" in page and "control character" not in page
+
+
+def test_the_report_names_a_customer_by_a_masked_credit_code() -> None:
+    """Reports are read by whoever opens the run: a credit code in them is masked like on every page."""
+    clash = {**row(2), "credit_code": row(1)["credit_code"], "customer_name": "Another name"}
+    report = accounts_import(io.StringIO(csv_text([row(1), clash])))
+    message = next(error.message for error in report.errors if error.line == 3)
+    assert "has different details on line 2" in message
+    assert row(1)["credit_code"] not in message and mask_code(row(1)["credit_code"]) in message

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from urllib.parse import urlencode
+
 import pytest
+import time_machine
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import CoreEvent, EmptyCause, LoanAccount, State
 from accounts.services import Actor
@@ -163,3 +168,17 @@ def test_the_admin_shows_core_banking_events_with_the_customer_masked(client: Cl
     page = client.get(reverse("admin:accounts_coreevent_change", args=[event.pk])).content.decode()
     assert "139****5678" in page and "9111" in page
     assert MOBILE not in page and EMAIL not in page and CODE not in page
+
+
+def test_an_export_with_personal_columns_wants_a_recent_confirmation(client: Client, credit, tech) -> None:
+    customer_account()
+    with time_machine.travel(timezone.now() - timedelta(minutes=30), tick=False):
+        client.force_login(credit)
+    response = client.get(reverse("accounts:list"), {"state": "empty", "export": "csv"})
+    assert response.status_code == 302
+    assert response["Location"] == reverse("confirm") + "?" + urlencode({"next": "/accounts/?state=empty"})
+    assert not SecurityEvent.objects.filter(kind=SecurityEvent.Kind.EXPORT).exists()
+
+    with time_machine.travel(timezone.now() - timedelta(minutes=30), tick=False):
+        client.force_login(tech)  # no personal columns for tech: nothing to confirm
+    assert client.get(reverse("accounts:list"), {"state": "empty", "export": "csv"}).status_code == 200
