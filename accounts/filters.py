@@ -1,15 +1,29 @@
 from __future__ import annotations
 
+import datetime as dt
 from datetime import timedelta
 
 import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import EmptyCause, LoanAccount, Product, State
 from accounts.policy import RiskTier
+from accounts.selectors import freed_q
 from portal.filters import DrillFilterSet
+
+
+def iso_week_monday(value: str) -> dt.date:
+    """The Monday of an ISO week written ``2026-W47``."""
+    try:
+        year, number = value.strip().upper().split("-W")
+        return dt.date.fromisocalendar(int(year), int(number), 1)
+    except ValueError:
+        raise ValidationError(_("Write a week as year and week number, e.g. 2026-W47.")) from None
+
 
 IN_STATE_FOR = {"1d": timedelta(days=1), "3d": timedelta(days=3), "7d": timedelta(days=7), "30d": timedelta(days=30)}
 
@@ -43,6 +57,13 @@ class AccountFilter(DrillFilterSet):
             ("30d", _("more than 30 days")),
         ],
     )
+    freed_in = django_filters.CharFilter(
+        label=_("Freed in week"),
+        method="filter_freed_in",
+        validators=[iso_week_monday],
+        widget=forms.TextInput(attrs={"placeholder": "2026-W47"}),
+        help_text=_("Activated in this ISO week after having been in the empty-card state"),
+    )
 
     class Meta:
         model = LoanAccount
@@ -59,3 +80,7 @@ class AccountFilter(DrillFilterSet):
 
     def filter_in_state_for(self, queryset: QuerySet[LoanAccount], name: str, value: str) -> QuerySet[LoanAccount]:
         return queryset.filter(state_changed_at__lte=timezone.now() - IN_STATE_FOR[value])
+
+    def filter_freed_in(self, queryset: QuerySet[LoanAccount], name: str, value: str) -> QuerySet[LoanAccount]:
+        start = timezone.make_aware(dt.datetime.combine(iso_week_monday(value), dt.time.min))
+        return queryset.filter(freed_q(start, start + timedelta(days=7)))

@@ -11,6 +11,8 @@ calling a hook is a programming error, not a silent no-op.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from django.db.models import QuerySet
@@ -22,6 +24,22 @@ if TYPE_CHECKING:
 # The problems of an account that are not an empty-card cause, as casework's case causes name them.
 CORE_SYNC = "core_sync"  # core banking and the desk disagree: a refused or late command, a mismatch
 NOT_ISSUED = "not_issued"  # an approved line whose card was not issued in time
+
+
+@dataclass(frozen=True)
+class AccountCase:
+    """One case of an account, as the account page lists it (labels already in the reader's language)."""
+
+    pk: int
+    url: str
+    cause: str
+    department: str
+    status: str  # the code, e.g. "in_progress"
+    status_label: str
+    is_open: bool
+    assignee: Any  # the assigned user, or None
+    opened_at: datetime
+    resolved_at: datetime | None
 
 
 class CaseHooks(Protocol):
@@ -44,6 +62,13 @@ class CaseHooks(Protocol):
 
     def customer_in_cases_of(self, user: Any, customer_id: int) -> bool:
         """Whether one of this customer's accounts has a case ``user`` works on (their department's or theirs)."""
+
+    def cases_reopen_unfixed(self, *, actor: Actor) -> int:
+        """Reopen the cases resolved as fixed whose account is (again) empty, each once, saying why; how many.
+        Cases resolved as "won't fix" stay resolved."""
+
+    def cases_of_account(self, user: Any, account_id: int) -> list[AccountCase]:
+        """The cases of this account that ``user`` may see, open ones first, then the newest: one query."""
 
 
 class _Unregistered:

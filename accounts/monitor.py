@@ -5,7 +5,8 @@ It diagnoses why each one is stuck — a command core banking refused last is a 
 (``customer_incomplete``) — and the account's transition opens the right case. An account
 with a command still on its way to core banking is not stuck on the customer's side: the
 outbox's sweeper flags it if core does not answer. The monitor also flags approved lines
-whose card was not issued within ``APPROVED_NOT_ISSUED_HOURS`` (a case for credit).
+whose card was not issued within ``APPROVED_NOT_ISSUED_HOURS`` (a case for credit), and has
+casework reopen the cases resolved as fixed while their account is (again) empty.
 
 Work is done in bounded batches; each batch claims its rows with ``SKIP LOCKED`` so two scans
 running at once share the work instead of doing it twice, and every transition re-checks the
@@ -42,6 +43,7 @@ class ScanSummary:
     failed: int = 0
     skipped: int = 0
     not_issued: int = 0
+    reopened: int = 0
 
     @property
     def changed(self) -> int:
@@ -119,6 +121,7 @@ def monitor_scan(*, now: datetime | None = None, batch_size: int = 500) -> ScanS
                     summary.skipped += 1  # changed meanwhile (another scan, a person, a webhook)
             after = (batch[-1][1], batch[-1][0])
     summary.not_issued = flag_not_issued(now=now)
+    summary.reopened = hooks.cases().cases_reopen_unfixed(actor=MONITOR)
     return summary
 
 

@@ -6,17 +6,19 @@ import csv
 import io
 import itertools
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import can_proceed
 
+from accounts import hooks
+from accounts.hooks import AccountCase
 from accounts.models import (
     ApprovalRequest,
     AuditEntry,
@@ -48,6 +50,31 @@ def with_core_waiting[Q_: QuerySet[Any]](queryset: Q_, account: str = "pk") -> Q
 def account_list() -> QuerySet[LoanAccount]:
     """Accounts with their customer and what they wait for from core banking (one query per page)."""
     return with_core_waiting(LoanAccount.objects.select_related("customer"))
+
+
+def account_cases(account: LoanAccount, user: Any) -> list[AccountCase]:
+    """The account's cases this user may see (casework answers, through the hooks), open ones first."""
+    return hooks.cases().cases_of_account(user, account.pk)
+
+
+def freed_q(start: datetime, end: datetime) -> Exists:
+    """Accounts whose line was freed in ``[start, end)``: activated then, after having been empty.
+
+    Active is reached from the empty state directly (a system fault fixed, a hold released) or
+    through verification (a customer who finished the missing steps), so "empty at some time
+    before the activation" rather than "from empty to active": both free a line that was stuck.
+    Only a first activation can come from anywhere but ``empty``, so this adds no other accounts.
+    """
+    was_empty = AuditEntry.objects.filter(
+        account=OuterRef("account"), to_state=State.EMPTY, created_at__lt=OuterRef("created_at")
+    )
+    activations = (
+        AuditEntry.objects.filter(account=OuterRef("pk"), to_state=State.ACTIVE, created_at__gte=start)
+        .filter(created_at__lt=end)
+        .exclude(from_state=State.ACTIVE)
+        .filter(Exists(was_empty))
+    )
+    return Exists(activations)
 
 
 def get_account_for_user(request: HttpRequest, number: str) -> tuple[LoanAccount, bool]:

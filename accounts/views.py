@@ -127,6 +127,7 @@ def account_detail(request: HttpRequest, number: str) -> HttpResponse:
         "customer": account.customer,
         "actions": selectors.account_actions(account, request.user),
         "steps": selectors.verification_steps(account),
+        "cases": selectors.account_cases(account, request.user),
         "tranches": selectors.account_tranches(account),
         "timeline": selectors.account_timeline(account),
         "pending": selectors.account_pending_requests(account),

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts.demo import CAUSE_WEIGHTS
 from accounts.models import EmptyCause, LoanAccount, State
-from casework.models import Case, CaseEvent, CaseStudy, ChecklistItem, Playbook, SlaPolicy, Status
+from casework.models import Case, CaseEvent, CaseStudy, ChecklistItem, Playbook, Resolution, SlaPolicy, Status
 from casework.policy import DEPARTMENT_FOR_CAUSE, priority_of
 from casework.services import FALLBACK_SLA, cases_open_bulk
 from portal.actors import Actor, person_name
@@ -133,7 +133,7 @@ def demo_history_create(count: int, *, seed: int = 2026) -> int:
                     status=Status.CLOSED if closed < now else Status.RESOLVED, assignee=worker,
                     opened_at=opened, first_assigned_at=assigned, resolved_at=resolved,
                     closed_at=closed if closed < now else None, assign_due_at=opened + to_assign,
-                    resolve_due_at=opened + to_resolve, version=4,
+                    resolve_due_at=opened + to_resolve, version=4, resolution=Resolution.FIXED,
                 )  # fmt: skip
                 cases.append(case)
             bulk_insert(Case, cases, with_ids=True)

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import EmptyCause
 from casework.drills import MAX_SIZE
-from casework.models import CaseStudy, Drill
+from casework.models import Case, CaseStudy, Drill, Resolution, WontFixReason
 from portal.models import Department
 from portal.text import TextField
 
@@ -26,6 +26,43 @@ class VersionedForm(forms.Form):
 
 class MoveForm(VersionedForm):
     note = TextField(label=_("Note (optional)"), max_length=2000, required=False)
+
+
+class ResolveForm(MoveForm):
+    """Resolve: fixed (the default), or won't fix with a reason and a note saying why."""
+
+    resolution = forms.ChoiceField(
+        label=_("Outcome"),
+        choices=Resolution.choices,
+        initial=Resolution.FIXED,
+        required=False,
+        widget=forms.RadioSelect,
+    )
+    reason = forms.ChoiceField(
+        label=_("Why it won't be fixed"), choices=[("", _("Choose a reason")), *WontFixReason.choices], required=False
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "resolve_%s")  # the hand-off form beside it has its own "note"
+        super().__init__(*args, **kwargs)
+
+    @classmethod
+    def for_case(cls, case: Case) -> ResolveForm:
+        """The case page's form: "won't fix" comes first while fixed would be refused (the account is empty)."""
+        resolution = Resolution.WONT_FIX if case.account_still_empty else Resolution.FIXED
+        return cls(initial={"version": case.version, "resolution": resolution})
+
+    def clean_resolution(self) -> str:
+        return str(self.cleaned_data["resolution"] or Resolution.FIXED)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("resolution") == Resolution.WONT_FIX:
+            if not cleaned.get("reason"):
+                self.add_error("reason", _("Choose why the case won't be fixed."))
+            if not cleaned.get("note"):
+                self.add_error("note", _("Say why the case won't be fixed: whoever reads the case later needs it."))
+        return cleaned
 
 
 class CommentForm(forms.Form):

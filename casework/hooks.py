@@ -7,9 +7,12 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from accounts.hooks import AccountCase
 from accounts.models import LoanAccount
 from casework.batches import batch_items_settle
 from casework.models import Case
+from casework.outcomes import cases_reopen_unfixed
+from casework.selectors import account_cases
 from casework.services import case_open_for_account, cases_open_bulk, cases_resolve_for_accounts
 from portal.actors import Actor
 
@@ -32,3 +35,23 @@ class CaseworkHooks:
 
     def customer_in_cases_of(self, user: Any, customer_id: int) -> bool:
         return Case.objects.visible_to(user).filter(account__customer_id=customer_id).exists()
+
+    def cases_reopen_unfixed(self, *, actor: Actor) -> int:
+        return cases_reopen_unfixed(actor=actor)
+
+    def cases_of_account(self, user: Any, account_id: int) -> list[AccountCase]:
+        return [
+            AccountCase(
+                pk=case.pk,
+                url=case.get_absolute_url(),
+                cause=str(case.get_cause_display()),
+                department=str(case.department),
+                status=case.status,
+                status_label=str(case.get_status_display()),
+                is_open=case.is_open,
+                assignee=case.assignee,
+                opened_at=case.opened_at,
+                resolved_at=case.resolved_at,
+            )
+            for case in account_cases(user, account_id)
+        ]

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
 from accounts import hooks
-from accounts.models import EmptyCause, LoanAccount
+from accounts.models import EmptyCause, LoanAccount, State
 from portal.models import Department
 from portal.selectors import department_codes
 
@@ -40,6 +40,22 @@ class CaseCause(models.TextChoices):
 
 OPEN_STATUSES = (Status.NEW, Status.ASSIGNED, Status.IN_PROGRESS, Status.WAITING_CUSTOMER)
 BOARD_STATUSES = (*OPEN_STATUSES, Status.RESOLVED)
+# The causes that are the account's empty-card state itself: such a case is fixed only once the account leaves it.
+EMPTY_CAUSES = tuple(cause.value for cause in EmptyCause)
+
+
+class Resolution(models.TextChoices):
+    """How a case ended: fixed (the account left the empty-card state), or won't fix, with a reason."""
+
+    FIXED = "fixed", _("Fixed")
+    WONT_FIX = "wont_fix", _("Won't fix")
+
+
+class WontFixReason(models.TextChoices):
+    CUSTOMER_DECLINED = "customer_declined", _("The customer declined the line")
+    ACCOUNT_CLOSING = "account_closing", _("The account is closed or being closed")
+    DUPLICATE = "duplicate", _("Duplicate of another case")
+    OTHER = "other", _("Other")
 
 
 class Priority(models.IntegerChoices):
@@ -274,6 +290,12 @@ class Case(ConcurrentTransitionMixin, models.Model):
     resolve_due_at = models.DateTimeField(_("resolution due"))
     sla_paused_at = models.DateTimeField(_("SLA clock paused since"), null=True, blank=True)
     escalated_at = models.DateTimeField(_("escalated as overdue"), null=True, blank=True)
+    # How the last resolution ended (blank while open): set by resolve(), cleared by reopen().
+    resolution = models.CharField(_("outcome"), max_length=10, choices=Resolution.choices, blank=True)
+    resolution_reason = models.CharField(
+        _("why it won't be fixed"), max_length=20, choices=WontFixReason.choices, blank=True
+    )
+    resolution_note = models.TextField(_("outcome note"), blank=True)
     is_drill = models.BooleanField(_("drill data"), default=False)
     drill = models.ForeignKey(
         Drill, on_delete=models.SET_NULL, null=True, blank=True, related_name="cases", verbose_name=_("drill")
@@ -295,6 +317,15 @@ class Case(ConcurrentTransitionMixin, models.Model):
                 fields=["account", "cause"],
                 condition=Q(status__in=["new", "assigned", "in_progress", "waiting_customer"]),
                 name="case_one_open_per_account_cause",
+            ),
+            # An outcome only on a resolved or closed case; "won't fix" always says why.
+            models.CheckConstraint(
+                condition=Q(resolution="") | Q(status__in=["resolved", "closed"]), name="case_outcome_when_resolved"
+            ),
+            models.CheckConstraint(
+                condition=Q(resolution__in=["", "fixed"], resolution_reason="", resolution_note="")
+                | (Q(resolution="wont_fix") & ~Q(resolution_reason="") & ~Q(resolution_note="")),
+                name="case_wont_fix_has_reason",
             ),
         ]
         indexes = [
@@ -326,6 +357,11 @@ class Case(ConcurrentTransitionMixin, models.Model):
         """Time left to resolve; frozen while the clock is paused. Negative when overdue."""
         reference = self.sla_paused_at or now or timezone.now()
         return self.resolve_due_at - reference
+
+    @property
+    def account_still_empty(self) -> bool:
+        """An empty-card case whose account is still in that state: it cannot be resolved as fixed."""
+        return self.cause in EMPTY_CAUSES and self.account.state == State.EMPTY
 
     def is_overdue(self, now: datetime | None = None) -> bool:
         if not self.is_open:
@@ -359,9 +395,13 @@ class Case(ConcurrentTransitionMixin, models.Model):
         self._resume_clock()
 
     @transition(field=status, source=list(OPEN_STATUSES), target=Status.RESOLVED)
-    def resolve(self) -> None:
+    def resolve(self, resolution: str = Resolution.FIXED, reason: str = "", note: str = "") -> None:
+        """Fixed, or won't fix with a reason and a note (the service checks the account first)."""
         self._resume_clock()
         self.resolved_at = timezone.now()
+        wont_fix = resolution == Resolution.WONT_FIX
+        self.resolution = Resolution.WONT_FIX if wont_fix else Resolution.FIXED
+        self.resolution_reason, self.resolution_note = (reason, note) if wont_fix else ("", "")
 
     @transition(field=status, source=Status.RESOLVED, target=Status.CLOSED)
     def close(self) -> None:
@@ -370,6 +410,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
     @transition(field=status, source=Status.RESOLVED, target=Status.IN_PROGRESS)
     def reopen(self) -> None:
         self.resolved_at = None
+        self.resolution, self.resolution_reason, self.resolution_note = "", "", ""
 
     @transition(field=status, source=list(OPEN_STATUSES), target=Status.NEW)
     def hand_off(self) -> None:

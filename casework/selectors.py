@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import connections
-from django.db.models import Count, F, Q, QuerySet, Window
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.http import Http404, HttpRequest
 from django.utils import timezone
@@ -211,6 +211,18 @@ def assignable_staff(user: Any) -> list[User]:
 def case_list(user: Any) -> CaseQuerySet:
     return with_core_waiting(visible_cases(user), "account_id").select_related(
         "account__customer", "assignee", "department"
+    )
+
+
+def account_cases(user: Any, account_id: int) -> CaseQuerySet:
+    """The cases of one account that ``user`` may see, open ones first, then the newest (one query)."""
+    is_open = ExpressionWrapper(Q(status__in=OPEN_STATUSES), output_field=BooleanField())
+    return (
+        visible_cases(user)
+        .filter(account_id=account_id)
+        .select_related("department", "assignee")
+        .annotate(open_first=is_open)
+        .order_by("-open_first", "-opened_at", "-id")
     )
 
 

@@ -30,8 +30,10 @@ from casework.models import (
     ChecklistItem,
     Incident,
     Playbook,
+    Resolution,
     SlaPolicy,
     Status,
+    WontFixReason,
 )
 from casework.policy import DEPARTMENT_FOR_CAUSE, may_assign, may_work, priority_for
 from portal.actors import Actor, person_name
@@ -304,9 +306,41 @@ def _require_work(user: User, case: Case) -> None:
         raise PermissionDenied(_("Only the %(department)s team can work this case.") % {"department": case.department})
 
 
+def _check_resolution(case: Case, *, resolution: str, reason: str, note: str) -> None:
+    """Fixed only once the account has left the empty-card state; won't fix only with a reason and a note."""
+    if resolution == Resolution.WONT_FIX:
+        if reason not in WontFixReason.values:
+            raise CaseActionError(_("Choose why the case won't be fixed."))
+        if not note:
+            raise CaseActionError(_("Say why the case won't be fixed: whoever reads the case later needs it."))
+    elif resolution != Resolution.FIXED:
+        raise CaseActionError(_("Choose how the case ends: fixed, or won't fix."))
+    elif case.account_still_empty:
+        raise CaseActionError(
+            _(
+                "The account is still in the empty-card state (%(cause)s): resolve the case once the account "
+                "is active, or choose “won't fix” and say why."
+            )
+            % {"cause": case.account.get_empty_cause_display()}
+        )
+
+
 @transaction.atomic
-def case_transition(*, case_id: int, name: str, user: User, expected_version: int | None, note: str = "") -> Case:
-    """Move a case through its status machine: start, wait for customer, resume, resolve, close, reopen."""
+def case_transition(
+    *,
+    case_id: int,
+    name: str,
+    user: User,
+    expected_version: int | None,
+    note: str = "",
+    resolution: str = Resolution.FIXED,
+    reason: str = "",
+) -> Case:
+    """Move a case through its status machine: start, wait for customer, resume, resolve, close, reopen.
+
+    ``resolve`` takes the outcome: fixed (the default; refused while an empty-card case's account
+    is still empty), or won't fix with a ``reason`` (``WontFixReason``) and a ``note`` saying why.
+    """
     if name not in STATUS_MOVES:
         raise CaseActionError(_("There is no status move called “%(name)s”.") % {"name": name})
     case = _lock(case_id)
@@ -326,10 +360,21 @@ def case_transition(*, case_id: int, name: str, user: User, expected_version: in
         )
     if name == "start" and case.assignee_id is None:
         raise CaseActionError(_("Assign the case to someone before starting it."))
-    from_status = case.status
-    method()
+    from_status, note = case.status, note.strip()
+    if name == "resolve":  # the timeline says the outcome
+        _check_resolution(case, resolution=resolution, reason=reason, note=note)
+        case.resolve(resolution=resolution, reason=reason, note=note)
+        if case.resolution == Resolution.WONT_FIX:
+            note = _("Resolved as won't fix (%(reason)s): %(note)s") % {
+                "reason": case.get_resolution_reason_display(),
+                "note": note,
+            }
+        else:
+            note = _("Resolved as fixed: %(note)s") % {"note": note} if note else _("Resolved as fixed.")
+    else:
+        method()
     _save(case)
-    _event(case, CaseEvent.Kind.STATUS, Actor.staff(user), note.strip(), from_status=from_status, to_status=case.status)
+    _event(case, CaseEvent.Kind.STATUS, Actor.staff(user), note, from_status=from_status, to_status=case.status)
     return case
 
 

@@ -18,7 +18,7 @@ from accounts.policy import may_trigger
 from accounts.reveal import REVEAL_ANY, REVEAL_OWN_CASES
 from accounts.selectors import account_actions
 from casework import selectors
-from casework.filters import CaseFilter, CaseListFilter
+from casework.filters import CaseFilter, CaseListFilter, hide_searched_mobile
 from casework.forms import (
     BulkAssignForm,
     CommentForm,
@@ -26,6 +26,7 @@ from casework.forms import (
     IncidentForm,
     LinkIncidentForm,
     MoveForm,
+    ResolveForm,
     VersionedForm,
 )
 from casework.incidents import incident_create, incident_resolve
@@ -74,8 +75,10 @@ def _assignee_choices(user: User) -> list[tuple[int, str]]:
 @require_GET
 @permission_required("casework.view_case", raise_exception=True)
 def board(request: HttpRequest) -> HttpResponse:
+    if (masked := hide_searched_mobile(request)) is not None:
+        return masked
     user = staff_user(request)
-    case_filter = CaseFilter(request.GET, queryset=selectors.board_cases())
+    case_filter = CaseFilter(request.GET, queryset=selectors.board_cases(), request=request)
     cases = case_filter.qs if case_filter.is_valid() else selectors.board_cases().none()
     chosen = case_filter.form.cleaned_data.get("department") if case_filter.is_valid() else None
     departments = selectors.board_departments(user, only=chosen or None)
@@ -98,7 +101,9 @@ def board(request: HttpRequest) -> HttpResponse:
 @require_GET
 @permission_required("casework.view_case", raise_exception=True)
 def case_list(request: HttpRequest) -> HttpResponseBase:
-    case_filter = CaseListFilter(request.GET, queryset=selectors.case_list(request.user))
+    if (masked := hide_searched_mobile(request)) is not None:
+        return masked
+    case_filter = CaseListFilter(request.GET, queryset=selectors.case_list(request.user), request=request)
     export = filtered_export(
         request, case_filter, name="cases", columns=CASE_COLUMNS, order_by=("priority", "resolve_due_at", "id")
     )
@@ -139,6 +144,7 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "account_form": AccountActionForm(initial={"version": account.version}),
             "comment_form": CommentForm(),
             "handoff_form": HandOffForm(initial={"version": case.version}),
+            "resolve_form": ResolveForm.for_case(case),
             "incidents": selectors.open_incidents() if can_work else [],
             "assign_form": BulkAssignForm(assignees=_assignee_choices(user), initial={"assignee": case.assignee_id})
             if may_assign(user, case.department_id)
@@ -161,9 +167,10 @@ def _work(request: HttpRequest, pk: int) -> tuple[int, User]:
 @require_POST
 def case_move(request: HttpRequest, pk: int, move: str) -> HttpResponse:
     case_id, user = _work(request, pk)
-    form = MoveForm(request.POST)
+    form = ResolveForm(request.POST) if move == "resolve" else MoveForm(request.POST)
     if not form.is_valid():
         return refuse(request, form, reverse("casework:detail", args=[case_id]))
+    outcome = {name: form.cleaned_data[name] for name in ("resolution", "reason") if name in form.cleaned_data}
     try:
         case = case_transition(
             case_id=case_id,
@@ -171,6 +178,7 @@ def case_move(request: HttpRequest, pk: int, move: str) -> HttpResponse:
             user=user,
             expected_version=form.cleaned_data["version"],
             note=form.cleaned_data["note"],
+            **outcome,
         )
         messages.success(
             request, _("Case #%(id)s is now %(status)s.") % {"id": case.pk, "status": case.get_status_display().lower()}

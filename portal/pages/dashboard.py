@@ -8,13 +8,14 @@ from __future__ import annotations
 import logging
 import statistics
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, cast
 from urllib.parse import urlencode
 
 from django.core.cache import BaseCache, caches
 from django.db import connection
-from django.db.models import Aggregate, Count, F, FloatField, Q, Value
+from django.db.models import Aggregate, Count, F, FloatField, Q, Sum, TextChoices, Value
 from django.db.models.functions import Extract, TruncDate
 from django.urls import reverse
 from django.utils import timezone
@@ -24,10 +25,12 @@ from django.utils.translation import gettext_lazy as _
 from redis.exceptions import RedisError
 
 from accounts.models import AuditEntry, EmptyCause, LoanAccount, Product, State
+from accounts.selectors import freed_q
 from casework.models import OPEN_STATUSES, Case, Incident
 from casework.selectors import overdue_q
 from portal.models import Department
 from portal.roles import DEPARTMENTS
+from portal.templatetags.desk import cny
 
 log = logging.getLogger(__name__)
 TREND_DAYS = 30
@@ -51,7 +54,7 @@ DEPARTMENT_LABELS = {code: _(name) for code, name, _description in DEPARTMENTS}
 @dataclass(frozen=True)
 class Figure:
     label: Promise
-    value: int | float | str
+    value: int | float | str | Decimal
     url: str
 
 
@@ -63,30 +66,36 @@ def _cases_url(**params: str) -> str:
     return reverse("casework:list") + ("?" + urlencode(params) if params else "")
 
 
-def empty_by_cause() -> list[Figure]:
-    counts = dict(
-        LoanAccount.objects.filter(state=State.EMPTY, is_drill=False)
-        .values_list("empty_cause")
-        .annotate(n=Count("id"))
+def _empty_now(field_name: str, choices: type[TextChoices]) -> tuple[list[Figure], list[Figure]]:
+    """Empty accounts now per value of ``field_name``: how many, and the approved credit they lock.
+
+    An empty account's whole approved line is unusable (even what was released before a hold),
+    so what empty cards cost is the sum of their approved limits. One query for both.
+    """
+    rows = {
+        value: (count, amount)
+        for value, count, amount in LoanAccount.objects.filter(state=State.EMPTY, is_drill=False)
+        .values_list(field_name)
+        .annotate(n=Count("id"), amount=Sum("approved_limit"))
+        .values_list(field_name, "n", "amount")
         .order_by()
-    )
-    return [
-        Figure(cause.label, counts.get(cause.value, 0), _accounts_url(state="empty", empty_cause=cause.value))
-        for cause in EmptyCause
-    ]
+    }
+    counts, amounts = [], []
+    for choice in choices:
+        count, amount = rows.get(choice.value, (0, Decimal(0)))
+        url = _accounts_url(state="empty", **{field_name: choice.value})
+        label = cast(Promise, choice.label)  # lazy, as every choice label here: translated when drawn
+        counts.append(Figure(label, count, url))
+        amounts.append(Figure(label, amount, url))
+    return counts, amounts
+
+
+def empty_by_cause() -> list[Figure]:
+    return _empty_now("empty_cause", EmptyCause)[0]
 
 
 def empty_by_product() -> list[Figure]:
-    counts = dict(
-        LoanAccount.objects.filter(state=State.EMPTY, is_drill=False)
-        .values_list("product")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    return [
-        Figure(product.label, counts.get(product.value, 0), _accounts_url(state="empty", product=product.value))
-        for product in Product
-    ]
+    return _empty_now("product", Product)[0]
 
 
 def _local_midnight(now: datetime) -> datetime:
@@ -213,6 +222,70 @@ def cases_by_department(now: datetime) -> list[DepartmentCases]:
     ]
 
 
+@dataclass(frozen=True)
+class Freed:
+    """Lines freed by activations in one week: how many accounts, their approved credit, the list."""
+
+    accounts: int
+    amount: Decimal
+    url: str
+
+
+def iso_week_label(day: date) -> str:
+    year, number, _weekday = day.isocalendar()
+    return f"{year}-W{number:02d}"
+
+
+def freed_in_week(start: datetime, end: datetime, week_label: str) -> Freed:
+    """Accounts activated in ``[start, end)`` after having been empty, with their approved limits."""
+    row = LoanAccount.objects.filter(freed_q(start, end), is_drill=False).aggregate(
+        n=Count("id"), amount=Sum("approved_limit")
+    )
+    return Freed(row["n"], row["amount"] or Decimal(0), _accounts_url(freed_in=week_label))
+
+
+def freed_this_week(now: datetime) -> Freed:
+    today = timezone.localdate(now)
+    monday = _local_midnight(now) - timedelta(days=today.weekday())
+    return freed_in_week(monday, monday + timedelta(days=7), iso_week_label(today))
+
+
+@dataclass(frozen=True)
+class AmountDay:
+    day: date
+    amount: Decimal
+
+
+def unusable_trend(now: datetime, unusable_now: Decimal) -> list[AmountDay]:
+    """The approved credit locked in empty accounts at the end of each of the last 30 days (today: now).
+
+    Walked back from now over the audit, which records every transition: an account that went
+    empty on a day was not empty before it, one that left the empty state was. One query, and
+    the trend is there from the first day (a daily snapshot table would start empty). Limits
+    are today's: a line changed since counts at its current size on earlier days.
+    """
+    start = _local_midnight(now) - timedelta(days=TREND_DAYS - 1)
+    entering = Q(to_state=State.EMPTY) & ~Q(from_state=State.EMPTY)
+    leaving = Q(from_state=State.EMPTY) & ~Q(to_state=State.EMPTY)
+    rows = (
+        AuditEntry.objects.filter(entering | leaving, created_at__gte=start, account__is_drill=False)
+        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        .values("day")
+        .annotate(
+            entered=Sum("account__approved_limit", filter=entering), left=Sum("account__approved_limit", filter=leaving)
+        )
+        .order_by()
+    )
+    change = {row["day"]: (row["entered"] or 0) - (row["left"] or 0) for row in rows}
+    trend = []
+    amount = unusable_now
+    for index in reversed(range(TREND_DAYS)):
+        day = (start + timedelta(days=index)).date()
+        trend.append(AmountDay(day, max(amount, Decimal(0))))
+        amount -= change.get(day, 0)
+    return trend[::-1]
+
+
 def open_incidents() -> int:
     return Incident.objects.filter(is_drill=False).exclude(status=Incident.IncidentStatus.RESOLVED).count()
 
@@ -312,6 +385,24 @@ def trend_chart(days: list[TrendDay], width: int = 600, height: int = 160) -> di
             "last": days[-1].day if days else None}  # fmt: skip
 
 
+UNUSABLE_COLOUR = "#b42318"
+
+
+def unusable_chart(days: list[AmountDay], width: int = 600, height: int = 160) -> dict[str, Any]:
+    """One bar per day: the approved credit that was unusable at its end."""
+    peak = max((day.amount for day in days), default=Decimal(0)) or Decimal(1)
+    slot = width / max(len(days), 1)
+    bars = []
+    for index, day in enumerate(days):
+        if not day.amount:
+            continue
+        bar_height = float(height * day.amount / peak)
+        title = format_lazy("{}: {}", day.day, cny(day.amount))
+        bars.append(Bar(index * slot + 1, height - bar_height, slot - 2, bar_height, UNUSABLE_COLOUR, title))
+    return {"bars": bars, "width": width, "height": height, "peak": peak,
+            "first": days[0] if days else None, "last": days[-1] if days else None}  # fmt: skip
+
+
 def resolution_chart(distribution: dict[str, list[int]], width: int = 600, height: int = 160) -> dict[str, Any]:
     """Grouped bars: per time bucket, one bar per department."""
     peak = max((max(counts) for counts in distribution.values() if counts), default=0) or 1
@@ -340,11 +431,18 @@ def dashboard_figures(now: datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
     trend = empty_trend(now)
     distribution = resolution_distribution(now)
-    by_cause = empty_by_cause()
+    by_cause, unusable_by_cause = _empty_now("empty_cause", EmptyCause)
+    by_product, unusable_by_product = _empty_now("product", Product)
+    unusable = sum((Decimal(f.value) for f in unusable_by_cause), Decimal(0))
     return {
         "empty_total": Figure(_("Empty now"), sum(int(f.value) for f in by_cause), _accounts_url(state="empty")),
         "empty_by_cause": by_cause,
-        "empty_by_product": empty_by_product(),
+        "empty_by_product": by_product,
+        "unusable_total": Figure(_("Unusable now"), unusable, _accounts_url(state="empty")),
+        "unusable_by_cause": unusable_by_cause,
+        "unusable_by_product": unusable_by_product,
+        "unusable_trend": unusable_chart(unusable_trend(now, unusable)),
+        "freed_this_week": freed_this_week(now),
         "new_empty_today": new_empty_today(now),
         "conversion": activation_conversion(now),
         "durations": issue_to_activation(now),

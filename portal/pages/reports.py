@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import AuditEntry, EmptyCause, LoanAccount, State
 from casework.models import Case, Incident
 from portal.models import Department
-from portal.pages.dashboard import CAUSE_OF_TRANSITION
+from portal.pages.dashboard import CAUSE_OF_TRANSITION, freed_in_week
 
 
 @dataclass(frozen=True)
@@ -101,6 +101,7 @@ def weekly_report(week: Week) -> dict[str, Any]:
         "went_empty": by_cause,
         "went_empty_total": sum(count for _label, count in by_cause),
         "activated": activated,
+        "freed": freed_in_week(start, end, week.label),
         "departments": departments,
         "channels": channels,
         "incidents": incidents,

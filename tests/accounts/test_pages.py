@@ -14,10 +14,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEntry, CoreCommand, EmptyCause, LoanAccount, State
+from accounts.services import Actor
+from casework.models import Case, Status
+from casework.services import case_open_for_account
 from tests.factories import CustomerFactory, make_account
 from tests.html import table_cells
 
 pytestmark = pytest.mark.django_db
+JOB = Actor.system("test", "job")
 
 
 def bulk_accounts(count: int, **fields: object) -> None:
@@ -180,7 +184,9 @@ def test_the_account_page_pins_its_query_count(client: Client, credit, django_as
     account = make_account(State.ACTIVE, tier="high", steps=["sms_code", "password", "credit_review"])
     client.force_login(credit)
     client.get(account.get_absolute_url())
-    with django_assert_num_queries(14):
+    # The account's cases are one query (the officer's departments, which decide which cases
+    # they see, are read anyway: they decide the actions too).
+    with django_assert_num_queries(15):
         assert client.get(account.get_absolute_url()).status_code == 200
     for _ in range(5):  # a longer history, more commands to core banking: the same queries
         AuditEntry.objects.create(account=account, transition="hold", from_state="active", to_state="empty",
@@ -188,9 +194,76 @@ def test_the_account_page_pins_its_query_count(client: Client, credit, django_as
         CoreCommand.objects.create(account=account, kind="suspend", method="POST", path="/v1/cardtransitions",
                                    actor_name="x", actor_channel="web", status="done", completed_at=timezone.now(),
                                    decided_by=credit)  # fmt: skip
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(15):
         response = client.get(account.get_absolute_url())
     assert len(response.context["timeline"]) == 5 and len(response.context["commands"]) == 5
+
+
+def past_cases(account: LoanAccount, count: int, department: str = "service") -> None:
+    """Closed cases of the account's past, a day apart (the latest a week ago)."""
+    now = timezone.now()
+    Case.objects.bulk_create(
+        Case(
+            account=account,
+            cause=EmptyCause.CUSTOMER_INCOMPLETE,
+            department_id=department,
+            status=Status.CLOSED,
+            opened_at=now - timedelta(days=7 + day),
+            resolved_at=now - timedelta(days=6 + day),
+            closed_at=now - timedelta(days=6 + day),
+            assign_due_at=now - timedelta(days=7 + day),
+            resolve_due_at=now - timedelta(days=5 + day),
+        )
+        for day in range(count)
+    )
+
+
+def test_the_account_page_lists_its_cases_open_first(client: Client, lead, service) -> None:
+    account = make_account(State.EMPTY, EmptyCause.CUSTOMER_INCOMPLETE)
+    past_cases(account, 2)
+    open_case = case_open_for_account(account=account, cause=EmptyCause.CUSTOMER_INCOMPLETE, actor=JOB)
+    Case.objects.filter(pk=open_case.pk).update(assignee=service)
+    client.force_login(lead)
+    response = client.get(account.get_absolute_url())
+    cases = response.context["cases"]
+    assert cases[0].pk == open_case.pk and len(cases) == 3
+    assert [case.is_open for case in cases] == [True, False, False]
+    assert cases[1].opened_at > cases[2].opened_at  # then the newest
+    page = response.content.decode()
+    assert f'href="{open_case.get_absolute_url()}">#{open_case.pk}</a>' in page
+    _headers, rows = table_cells(page[page.index('<table data-testid="account-cases"') :])
+    assert rows[0][1:5] == ["Customer steps incomplete", "Customer service", "New", "Service Tester"]
+    assert rows[1][3:5] == ["Closed", "nobody yet"] and rows[1][6] != "—" and rows[0][6] == "—"
+
+
+def test_the_account_page_lists_only_the_cases_the_user_may_see(client: Client, service, auditor) -> None:
+    account = make_account(State.EMPTY, EmptyCause.RISK_HOLD)
+    credit_case = case_open_for_account(account=account, cause=EmptyCause.RISK_HOLD, actor=JOB)
+    past_cases(account, 1, department="service")
+    client.force_login(service)  # a service agent: their department's cases and their own, not credit's
+    assert [case.department for case in client.get(account.get_absolute_url()).context["cases"]] == ["Customer service"]
+    client.force_login(auditor)
+    assert credit_case.pk in [case.pk for case in client.get(account.get_absolute_url()).context["cases"]]
+    quiet = make_account(State.ACTIVE)
+    assert "No case on this account that you can see." in client.get(quiet.get_absolute_url()).content.decode()
+
+
+def test_the_account_pages_cases_cost_one_query_for_1_and_10_cases(
+    client: Client, service, django_assert_num_queries
+) -> None:
+    account = make_account(State.EMPTY, EmptyCause.CUSTOMER_INCOMPLETE)
+    case_open_for_account(account=account, cause=EmptyCause.CUSTOMER_INCOMPLETE, actor=JOB)
+    Case.objects.update(assignee=service)
+    client.force_login(service)
+    client.get(account.get_absolute_url())
+    # The credit officer's 15, and whether the agent may reveal this customer's data (a case of theirs?)
+    with django_assert_num_queries(16) as one:
+        assert len(client.get(account.get_absolute_url()).context["cases"]) == 1
+    assert sum('FROM "casework_case"' in query["sql"] for query in one.captured_queries) == 2
+    past_cases(account, 9)
+    Case.objects.update(assignee=service)  # each row names its assignee: no query per row either
+    with django_assert_num_queries(len(one.captured_queries)):
+        assert len(client.get(account.get_absolute_url()).context["cases"]) == 10
 
 
 def test_an_unknown_account_is_a_404(client: Client, lead) -> None:

@@ -73,3 +73,16 @@ def test_a_lead_bulk_assigns_and_an_agent_works_a_case(page: Page, live_server, 
     first.refresh_from_db()
     assert first.sla_paused_at is not None
     assert Case.objects.filter(assignee__username="service").count() == 3
+
+    # The account is still empty: "fixed" is refused with what to do; "won't fix" with a reason resolves it.
+    page.get_by_label("Fixed", exact=True).check()
+    page.get_by_role("button", name="Resolve").click()
+    expect(page.get_by_role("status")).to_contain_text("The account is still in the empty-card state")
+    expect(page.get_by_test_id("case-status")).to_have_text("Waiting for customer")
+    page.get_by_label("Won't fix", exact=True).check()
+    page.get_by_label("Why it won't be fixed").select_option(label="The customer declined the line")
+    page.get_by_label("Note (required for “won't fix”)").fill("She no longer wants the line.")
+    page.get_by_role("button", name="Resolve").click()
+    expect(page.get_by_test_id("case-status")).to_have_text("Resolved")
+    expect(page.get_by_test_id("case-outcome")).to_have_text("Won't fix")
+    expect(timeline.last).to_contain_text("Resolved as won't fix (The customer declined the line): She no longer wants")

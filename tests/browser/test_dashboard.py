@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from playwright.sync_api import Page, expect
 
 from accounts.models import EmptyCause, State
@@ -24,6 +26,21 @@ def test_a_figure_leads_to_its_filtered_list(page: Page, live_server, staff_memb
     expect(page).to_have_url(f"{live_server.url}/accounts/?state=empty&empty_cause=customer_incomplete")
     expect(page.get_by_text("3 accounts match.")).to_be_visible()
     expect(page.locator("table tbody tr")).to_have_count(3)
+
+
+def test_the_cost_of_empty_cards_leads_to_the_accounts_behind_it(page: Page, live_server, staff_member) -> None:
+    staff_member("lead", roles.TEAM_LEAD, ("credit", "service", "tech"))
+    make_account(State.EMPTY, EmptyCause.SYSTEM_CONFIG, approved_limit=Decimal("400000.00"))
+    make_account(State.EMPTY, EmptyCause.RISK_HOLD, tier="high", approved_limit=Decimal("1250000.00"))
+    make_account(State.EMPTY, EmptyCause.RISK_HOLD, is_drill=True, approved_limit=Decimal("7000000.00"))
+
+    sign_in(page, live_server.url, "lead")
+    expect(page.locator('[data-figure="unusable-total"] .figure')).to_have_text("¥1,650,000.00")
+    hold = page.locator('[data-unusable-cause="3"]')
+    expect(hold).to_contain_text("¥1,250,000.00")
+    hold.get_by_role("link", name="Risk hold").click()
+    expect(page).to_have_url(f"{live_server.url}/accounts/?state=empty&empty_cause=risk_hold")
+    expect(page.get_by_text("1 account matches.")).to_be_visible()
 
 
 def test_a_lead_starts_a_drill_and_sees_its_cases_on_the_board(page: Page, live_server, staff_member) -> None:

@@ -330,9 +330,18 @@ def test_assigning_from_a_stale_board_explains_what_changed(client: Client, lead
     case = open_case()
     from casework.services import case_transition
 
-    # Between the lead loading the board and pressing Assign, the agent took and resolved it.
+    # Between the lead loading the board and pressing Assign, the agent took and resolved it (the account is
+    # still empty: the customer declined the line).
     cases_assign(case_ids=[case.pk], assignee=service, by=lead)
-    case_transition(case_id=case.pk, name="resolve", user=service, expected_version=None)
+    case_transition(
+        case_id=case.pk,
+        name="resolve",
+        user=service,
+        expected_version=None,
+        resolution="wont_fix",
+        reason="customer_declined",
+        note="Does not want the line any more.",
+    )
     client.force_login(lead)
     response = client.post(reverse("casework:assign"), {"cases": [case.pk], "assignee": service.pk}, follow=True)
     assert f"Case #{case.pk} is already resolved." in response.content.decode()

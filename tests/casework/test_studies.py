@@ -14,7 +14,6 @@ from casework.services import (
     CaseActionError,
     case_link_incident,
     case_open_for_account,
-    case_transition,
 )
 from casework.studies import case_study_create
 from tests.factories import make_account
@@ -31,16 +30,18 @@ STUDY = {
 }
 
 
-def resolved_case(cause: str = EmptyCause.SYSTEM_CONFIG, user=None) -> Case:
-    account = make_account(State.EMPTY, cause)
+def resolved_case(cause: str = EmptyCause.SYSTEM_CONFIG) -> Case:
+    """A case fixed the usual way: its account activated (an empty-card case resolves only then)."""
+    account = make_account(State.EMPTY, cause, steps=("sms_code", "password"))
     case = case_open_for_account(account=account, cause=cause, actor=JOB)
-    case_transition(case_id=case.pk, name="resolve", user=user, expected_version=None)
+    account_transition(account_id=account.pk, transition_name="activate", actor=JOB, core_confirmation="command 1")
     case.refresh_from_db()
+    assert (case.status, case.resolution) == ("resolved", "fixed")
     return case
 
 
 def test_a_lead_writes_a_case_study_from_a_resolved_case(client: Client, lead) -> None:
-    case = resolved_case(user=lead)
+    case = resolved_case()
     client.force_login(lead)
     assert "Write a case study" in client.get(case.get_absolute_url()).content.decode()
     url = reverse("studies:new") + f"?case={case.pk}"
@@ -78,7 +79,7 @@ def test_a_case_study_waits_for_the_outcome(client: Client, lead) -> None:
 
 
 def test_the_study_form_says_what_is_missing(client: Client, lead) -> None:
-    case = resolved_case(user=lead)
+    case = resolved_case()
     client.force_login(lead)
     response = client.post(reverse("studies:new") + f"?case={case.pk}", {**STUDY, "root_cause": "", "outcome": ""})
     errors = response.context["form"].errors
@@ -88,7 +89,7 @@ def test_the_study_form_says_what_is_missing(client: Client, lead) -> None:
 
 
 def test_only_leads_write_and_edit_case_studies(client: Client, lead, tech) -> None:
-    case = resolved_case(user=lead)
+    case = resolved_case()
     study = case_study_create(user=lead, values=STUDY, case=case)
     client.force_login(tech)
     assert client.get(study.get_absolute_url()).status_code == 200
@@ -103,15 +104,16 @@ def test_only_leads_write_and_edit_case_studies(client: Client, lead, tech) -> N
 
 def test_a_case_study_from_a_resolved_incident(client: Client, lead, tech) -> None:
     incident = incident_create(title="Mobile app channel broken", description="", user=tech)
-    case = case_open_for_account(
-        account=make_account(State.EMPTY, EmptyCause.SYSTEM_CONFIG), cause=EmptyCause.SYSTEM_CONFIG, actor=JOB
-    )
+    account = make_account(State.EMPTY, EmptyCause.SYSTEM_CONFIG, steps=("sms_code", "password"))
+    case = case_open_for_account(account=account, cause=EmptyCause.SYSTEM_CONFIG, actor=JOB)
     case_link_incident(case_id=case.pk, incident_id=incident.pk, user=tech)
     with pytest.raises(CaseActionError, match="1 case of this incident is still open"):
         incident_resolve(incident_id=incident.pk, user=tech)
     with pytest.raises(CaseActionError, match="once the incident is resolved"):
         case_study_create(user=lead, values=STUDY, incident=incident)
-    case_transition(case_id=case.pk, name="resolve", user=tech, expected_version=None)
+    # The fault fixed, the account activates and its case resolves; the incident (not marked fixed) waits for tech.
+    account_transition(account_id=account.pk, transition_name="activate", actor=JOB, core_confirmation="command 1")
+    assert Case.objects.get(pk=case.pk).resolution == "fixed"
     client.force_login(tech)
     response = client.post(reverse("casework:incident_resolve", args=[incident.pk]), follow=True)
     assert "Incident resolved" in response.content.decode()
@@ -136,7 +138,7 @@ def test_a_fixed_incident_resolves_itself_when_its_last_account_activates(tech) 
 
 
 def test_the_study_list_query_count_does_not_grow(client: Client, lead, django_assert_num_queries) -> None:
-    case = resolved_case(user=lead)
+    case = resolved_case()
     for index in range(3):
         case_study_create(user=lead, values={**STUDY, "title": f"Study {index}"}, case=case)
     client.force_login(lead)

@@ -9,6 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.core.cache import caches
 from django.test import Client
 from django.urls import reverse
@@ -128,7 +129,7 @@ def test_the_dashboard_pins_its_queries_for_100_and_10000_accounts(
 
     add(100, 0)
     # Computing the figures (the periodic job, or the page when there is no snapshot yet).
-    with django_assert_num_queries(10) as computing:
+    with django_assert_num_queries(12) as computing:
         figures_refresh()
     computed = len(computing)  # now: the query log is a bounded deque, later slices of it shift
     client.get(reverse("dashboard"))
@@ -142,6 +143,130 @@ def test_the_dashboard_pins_its_queries_for_100_and_10000_accounts(
     with django_assert_num_queries(read):
         response = client.get(reverse("dashboard"))
     assert response.context["empty_total"].value == 10000
+
+
+def audit(account: LoanAccount, transition: str, from_state: str, to_state: str, when: str) -> None:
+    AuditEntry.objects.create(account=account, transition=transition, from_state=from_state, to_state=to_state,
+                              actor_name="t", channel="job", created_at=f"{when} 10:00 +08:00")  # fmt: skip
+
+
+def costly_data() -> dict[str, LoanAccount]:
+    """A week of accounts going empty and being freed, seen on Wednesday 2026-11-18 (week 47)."""
+    accounts = {
+        # empty now
+        "sc": make_account(
+            State.EMPTY, EmptyCause.SYSTEM_CONFIG, product="project_finance", approved_limit=Decimal("1000000.00")
+        ),
+        "ci": make_account(
+            State.EMPTY, EmptyCause.CUSTOMER_INCOMPLETE, product="working_capital", approved_limit=Decimal("250000.00")
+        ),
+        "hold": make_account(
+            State.EMPTY,
+            EmptyCause.RISK_HOLD,
+            product="working_capital",
+            tier="high",
+            approved_limit=Decimal("80000.00"),
+        ),
+        "drill": make_account(State.EMPTY, EmptyCause.RISK_HOLD, is_drill=True, approved_limit=Decimal("9999999")),
+        # freed this week: straight from empty, and through verification
+        "fixed": make_account(State.ACTIVE, approved_limit=Decimal("200000.00")),
+        "verified": make_account(State.ACTIVE, approved_limit=Decimal("300000.00")),
+        # not freed this week: never empty, freed last week, drill
+        "first": make_account(State.ACTIVE, approved_limit=Decimal("70000.00")),
+        "last_week": make_account(State.ACTIVE, approved_limit=Decimal("150000.00")),
+        "drill_freed": make_account(State.ACTIVE, is_drill=True, approved_limit=Decimal("5000000")),
+    }
+    audit(accounts["sc"], "fail_activation", "issued", "empty", "2026-11-16")
+    audit(accounts["hold"], "hold", "verifying", "empty", "2026-11-18")
+    audit(accounts["ci"], "mark_stalled", "verifying", "empty", "2026-10-01")  # before the 30 days
+    audit(accounts["fixed"], "fail_activation", "issued", "empty", "2026-11-16")
+    audit(accounts["fixed"], "activate", "empty", "active", "2026-11-17")
+    audit(accounts["verified"], "mark_stalled", "issued", "empty", "2026-11-10")
+    audit(accounts["verified"], "begin_verification", "empty", "verifying", "2026-11-17")
+    audit(accounts["verified"], "activate", "verifying", "active", "2026-11-18")
+    audit(accounts["first"], "activate", "verifying", "active", "2026-11-17")
+    audit(accounts["last_week"], "fail_activation", "issued", "empty", "2026-11-11")
+    audit(accounts["last_week"], "activate", "empty", "active", "2026-11-12")
+    audit(accounts["drill_freed"], "hold", "active", "empty", "2026-11-16")
+    audit(accounts["drill_freed"], "release_hold", "empty", "active", "2026-11-17")
+    return accounts
+
+
+@time_machine.travel("2026-11-18 15:00 +08:00", tick=False)
+def test_it_counts_the_credit_that_empty_cards_lock_by_cause_and_product() -> None:
+    costly_data()
+    figures = dashboard_figures()
+    assert figures["unusable_total"].value == Decimal("1330000.00")  # not the drill's line
+    assert [(f.label, f.value) for f in figures["unusable_by_cause"]] == [
+        ("System configuration", Decimal("1000000.00")),
+        ("Customer steps incomplete", Decimal("250000.00")),
+        ("Risk hold", Decimal("80000.00")),
+    ]
+    assert {f.label: f.value for f in figures["unusable_by_product"]} == {
+        "Working capital": Decimal("330000.00"),
+        "Project finance": Decimal("1000000.00"),
+        "Equipment purchase": Decimal(0),
+    }
+
+
+@time_machine.travel("2026-11-18 15:00 +08:00", tick=False)
+def test_it_counts_the_lines_freed_this_week_by_activations() -> None:
+    costly_data()
+    freed = dashboard_figures()["freed_this_week"]
+    # fixed (empty → active) and verified (empty → verifying → active); not first, last_week, drill
+    assert (freed.accounts, freed.amount) == (2, Decimal("500000.00"))
+    assert freed.url == "/accounts/?freed_in=2026-W47"
+
+
+@time_machine.travel("2026-11-18 15:00 +08:00", tick=False)
+def test_it_walks_the_unusable_credit_back_30_days_from_the_audit() -> None:
+    costly_data()
+    trend = dashboard_figures()["unusable_trend"]
+    by_day = {str(day.day): day.amount for day in (trend["first"], trend["last"])}
+    assert by_day == {"2026-10-20": Decimal("250000.00"), "2026-11-18": Decimal("1330000.00")}
+    from portal.pages.dashboard import unusable_trend
+
+    amounts = {str(day.day): day.amount for day in unusable_trend(timezone.now(), Decimal("1330000.00"))}
+    assert len(amounts) == 30
+    assert amounts["2026-11-09"] == Decimal("250000.00")  # ci only
+    assert amounts["2026-11-10"] == Decimal("550000.00")  # + verified stalls
+    assert amounts["2026-11-11"] == Decimal("700000.00")  # + last_week fails
+    assert amounts["2026-11-12"] == Decimal("550000.00")  # - last_week activated
+    assert amounts["2026-11-16"] == Decimal("1750000.00")  # + sc and fixed fail (drill hold ignored)
+    assert amounts["2026-11-17"] == Decimal("1250000.00")  # - fixed activated, - verified verifying
+    assert amounts["2026-11-18"] == Decimal("1330000.00")  # + the hold
+    assert trend["peak"] == Decimal("1750000.00") and len(trend["bars"]) == 30
+
+
+@time_machine.travel("2026-11-18 15:00 +08:00", tick=False)
+def test_each_cost_figure_links_to_the_accounts_behind_it(client: Client, lead) -> None:
+    accounts = costly_data()
+    client.force_login(lead)
+    page = client.get(reverse("dashboard")).content.decode()
+    assert "¥1,330,000.00" in page and "¥500,000.00" in page
+    figures = dashboard_figures()
+
+    def listed(url: str) -> set[str]:
+        assert url.replace("&", "&amp;") in page
+        table = client.get(url).context["table"]
+        return {row.record.number for row in table.page.object_list}
+
+    def numbers(*keys: str) -> set[str]:
+        return {accounts[key].number for key in keys}
+
+    assert listed(figures["unusable_total"].url) == numbers("sc", "ci", "hold")
+    causes = [listed(f.url) for f in figures["unusable_by_cause"]]
+    assert causes == [numbers("sc"), numbers("ci"), numbers("hold")]
+    products = {f.label: listed(f.url) for f in figures["unusable_by_product"]}
+    assert products == {
+        "Working capital": numbers("ci", "hold"),
+        "Project finance": numbers("sc"),
+        "Equipment purchase": set(),
+    }
+    assert listed(figures["freed_this_week"].url) == numbers("fixed", "verified")
+    assert client.get("/accounts/?freed_in=2026-W46").context["table"].page.paginator.count == 1  # last_week
+    refused = client.get("/accounts/?freed_in=week-47")
+    assert "e.g. 2026-W47" in refused.content.decode()  # said, and the filter ignored
 
 
 def test_the_page_reads_the_snapshot_and_computes_only_without_one(client: Client, lead) -> None:

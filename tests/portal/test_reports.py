@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.test import Client
@@ -42,11 +43,34 @@ def test_the_report_counts_one_week_and_no_drill(client: Client, lead) -> None:
     assert 'data-testid="went-empty">2<' in page and "2026-W46" in page and "2026-W48" in page
 
 
+def test_the_report_shows_the_credit_freed_that_week_with_its_list(client: Client, lead) -> None:
+    def audit(account: LoanAccount, transition: str, from_state: str, to_state: str, day: int) -> None:
+        AuditEntry.objects.create(account=account, transition=transition, from_state=from_state, to_state=to_state,
+                                  actor_name="t", channel="job",
+                                  created_at=timezone.make_aware(dt.datetime(2026, 11, day, 10)))  # fmt: skip
+
+    freed = []
+    for limit, day, drill in (("120000", 17, False), ("30000.50", 22, False), ("999999", 18, True), ("5", 24, False)):
+        account = make_account(State.ACTIVE, approved_limit=Decimal(limit), is_drill=drill)
+        audit(account, "fail_activation", "issued", "empty", day - 1)
+        audit(account, "activate", "empty", "active", day)
+        freed.append(account)
+    never_empty = make_account(State.ACTIVE)
+    audit(never_empty, "activate", "verifying", "active", 18)
+    report = weekly_report(Week(2026, 47))  # Monday 16 to Sunday 22 November
+    assert (report["freed"].accounts, report["freed"].amount) == (2, Decimal("150000.50"))
+    client.force_login(lead)
+    page = client.get(reverse("weekly_report") + "?week=2026-W47").content.decode()
+    assert 'data-testid="freed">¥150,000.50<' in page and 'href="/accounts/?freed_in=2026-W47"' in page
+    listed = client.get("/accounts/?freed_in=2026-W47").context["table"]
+    assert {row.record.number for row in listed.page.object_list} == {freed[0].number, freed[1].number}
+
+
 def test_the_report_pins_its_query_count(client: Client, lead, django_assert_num_queries) -> None:
     client.force_login(lead)
     url = reverse("weekly_report") + "?week=2026-W47"
     client.get(url)
-    with django_assert_num_queries(12) as few:
+    with django_assert_num_queries(13) as few:
         client.get(url)
     for _ in range(5):
         make_account(State.ACTIVE)

@@ -7,7 +7,8 @@ class Command(BaseCommand):
     help = (
         "Run one scan of the activation monitor now: accounts past their tier's activation window "
         "go to the empty-card state with the diagnosed cause, and their cases open; approved lines not "
-        "issued in time are flagged to credit. Prints a summary."
+        "issued in time are flagged to credit; cases resolved as fixed while their account is still empty "
+        "reopen. Prints a summary."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -18,5 +19,6 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Examined {summary.examined} overdue accounts: {summary.stalled} stalled (customer steps missing), "
             f"{summary.failed} failed (system), {summary.skipped} changed meanwhile; "
-            f"{summary.not_issued} approved lines flagged as not issued in time."
+            f"{summary.not_issued} approved lines flagged as not issued in time; "
+            f"{summary.reopened} cases reopened (account still empty)."
         )
