@@ -77,7 +77,7 @@ def run_import(import_id: int) -> str:
 
 
 def send_reminders() -> dict[str, int]:
-    """Hourly: day 1, 3 and 7 reminders of the steps still to do."""
+    """Hourly: the reminders of the steps still to do, inside each account's activation window."""
     with heartbeat("send_reminders") as counts:
         counts["queued"] = reminders_send()
     return counts

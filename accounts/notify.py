@@ -16,26 +16,26 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from rq import Retry, get_current_job
 
 from accounts.models import ActivationLink, EmptyCause, LoanAccount, Notification, State
-from accounts.policy import TIERS, Step
+from accounts.policy import TIERS, Step, reminder_slot
 from accounts.services import AccountActionError
 from accounts.sms import SmsError, SmsMessage, get_sms_backend
 from accounts.verification import LINK_MARK, LinkInvalid, code_issue, link_create, link_token, link_url
 from portal.queueing import enqueue_now, enqueue_on_commit
 
 log = logging.getLogger(__name__)
-REMINDER_DAYS = (1, 3, 7)
+REMINDER_CHUNK = 500  # due reminders checked against the sent ones per query
 RESEND_AFTER = timedelta(minutes=10)
 RESENDS_PER_DAY = 5
 CODE_SEND_TRIES = 3
@@ -207,26 +207,51 @@ def code_message(account: LoanAccount, code: str) -> Notification:
 
 
 def reminders_send(now: datetime | None = None) -> int:
-    """Day 1, 3 and 7 after issue: a reminder of what is still to do; each exactly once."""
+    """The reminders due now, one SMS each listing every step still to do; each reminder once per account.
+
+    When they go follows from the account's activation window (``policy.reminder_offsets``: at
+    1/3 and 2/3 of it and a day before its end), so every reminder goes before the monitor
+    empties the account. An account gets the latest reminder it has reached and not had yet:
+    after a pause of this job the missed earlier ones are not sent in a burst. Only while it is
+    ``issued``/``verifying`` and inside its window, checked again under the row lock in the
+    transaction that writes the message; never for drill accounts.
+    """
     now = now or timezone.now()
-    queued = 0
     waiting = (
-        LoanAccount.objects.filter(state__in=(State.ISSUED, State.VERIFYING), is_drill=False, issued_at__isnull=False)
-        .select_related("customer")
-        .order_by("pk")
-    )
-    for day in REMINDER_DAYS:
-        already = Notification.objects.filter(
-            account=OuterRef("pk"), template="reminder", dedupe_key__startswith=f"reminder:{day}:"
+        LoanAccount.objects.filter(
+            state__in=(State.ISSUED, State.VERIFYING), is_drill=False, issued_at__lte=now, activation_due_at__gt=now
         )
-        due = waiting.filter(
-            issued_at__lte=now - timedelta(days=day), issued_at__gt=now - timedelta(days=day + 2)
-        ).exclude(Exists(already))
-        for account in due:
-            if not _steps(account):
-                continue
-            with transaction.atomic():
-                queued += len(_link_messages(account, "reminder", f"reminder:{day}:{account.pk}"))
+        .order_by("activation_due_at", "pk")
+        .values_list("pk", "issued_at", "activation_due_at")
+    )
+    due = []  # (dedupe key, account) of the latest reminder each account has reached
+    for pk, issued_at, due_at in waiting:
+        slot = reminder_slot(cast(datetime, issued_at), cast(datetime, due_at), now)
+        if slot is not None:
+            due.append((f"reminder:{pk}:slot{slot}", pk))
+    return sum(
+        _reminders_queue(dict(due[start : start + REMINDER_CHUNK]), now) for start in range(0, len(due), REMINDER_CHUNK)
+    )
+
+
+def _reminders_queue(due: dict[str, int], now: datetime) -> int:
+    """Write the reminders of ``due`` (dedupe key → account) not written before, each in its own transaction."""
+    had = set(
+        Notification.objects.filter(dedupe_key__in=[f"{key}:sms" for key in due]).values_list("dedupe_key", flat=True)
+    )
+    waiting = LoanAccount.objects.filter(state__in=(State.ISSUED, State.VERIFYING), activation_due_at__gt=now)
+    if connection.features.has_select_for_update_skip_locked:
+        # An account a transition holds right now is left for the next run, which sees where it went.
+        waiting = waiting.select_for_update(skip_locked=True, of=("self",))
+    queued = 0
+    for key, pk in due.items():
+        if f"{key}:sms" in had:
+            continue
+        with transaction.atomic():
+            account = waiting.select_related("customer").filter(pk=pk).first()
+            if account is None or not account.customer.contact_mobile or not _steps(account):
+                continue  # moved on meanwhile, nobody to text, or nothing left for the customer to do
+            queued += len(_link_messages(account, "reminder", key))
     return queued
 
 

@@ -1,7 +1,8 @@
 """Risk-tier policy and who may act on an account: one place for both.
 
 Per tier: the verification steps that must be done before activation, how long an account
-may stay ``issued``/``verifying`` before the monitor marks it stalled, the tranche plan (the
+may stay ``issued``/``verifying`` before the monitor marks it stalled (and, from that window,
+when the customer is reminded), the tranche plan (the
 shares of the approved limit released on activation and then one approval at a time), and
 whether a line core banking approves gets its card at once.
 Per manual transition: the permission and the department whose members may trigger it.
@@ -46,6 +47,11 @@ class TierPolicy:
     @property
     def staged(self) -> bool:
         return len(self.tranche_shares) > 1
+
+    @property
+    def reminders(self) -> tuple[timedelta, ...]:
+        """When the customer is reminded, counted from the card's issue (``reminder_offsets``)."""
+        return reminder_offsets(self.activation_window)
 
 
 TIERS: dict[str, TierPolicy] = {
@@ -156,3 +162,39 @@ def may_trigger(user: User | AnonymousUser, transition_name: str) -> bool:
 def activation_due(issued_at: datetime, tier: str) -> datetime:
     """When the activation window of a card issued at ``issued_at`` to a customer of ``tier`` ends."""
     return issued_at + TIERS[tier].activation_window
+
+
+# Reminders to the customer, inside the activation window: at a third and two thirds of it, and a
+# day before it ends (the monitor empties the account at the end, so nothing may be planned later).
+REMINDER_SHARES = (1 / 3, 2 / 3)
+REMINDER_LAST_CALL = timedelta(days=1)
+# Two reminders closer than this are one: a short window gets fewer, never two in a morning.
+REMINDER_MIN_GAP = timedelta(hours=12)
+
+
+def reminder_offsets(window: timedelta) -> tuple[timedelta, ...]:
+    """When the reminders of an activation window go, counted from its start, earliest first.
+
+    At 1/3 and 2/3 of the window and ``REMINDER_LAST_CALL`` before its end. Of two that come
+    within ``REMINDER_MIN_GAP`` of each other the later one stays (it is nearer the deadline), and
+    none is planned at the start or before it: 3 days give day 1 and day 2; 5 days give 1 d 16 h,
+    3 d 8 h and day 4; 7 days give 2 d 8 h, 4 d 16 h and day 6.
+    """
+    planned = sorted({window - REMINDER_LAST_CALL, *(window * share for share in REMINDER_SHARES)}, reverse=True)
+    kept: list[timedelta] = []
+    for offset in planned:
+        if offset > timedelta(0) and (not kept or kept[-1] - offset >= REMINDER_MIN_GAP):
+            kept.append(offset)
+    return tuple(reversed(kept))
+
+
+def reminder_slot(issued_at: datetime, due_at: datetime, now: datetime) -> int | None:
+    """The latest reminder (1, 2, ...) an account issued at ``issued_at`` and due at ``due_at`` has reached.
+
+    None before the first and from the end of the window on. The window is the account's own
+    (``activation_due_at`` minus ``issued_at``), so the reminders keep to the deadline the monitor uses.
+    """
+    if now >= due_at:
+        return None
+    reached = [slot for slot, offset in enumerate(reminder_offsets(due_at - issued_at), 1) if issued_at + offset <= now]
+    return reached[-1] if reached else None

@@ -51,6 +51,7 @@ from accounts.policy import (
     may_trigger,
     tranche_amounts,
 )
+from accounts.staff_notices import notify_approval_waiting
 from portal.actors import Actor, person_name
 from portal.bulk import bulk_save_fields
 
@@ -634,11 +635,13 @@ def approval_request_create(
         raise AccountActionError(_("Unknown request kind."))
     try:
         with transaction.atomic():
-            return ApprovalRequest.objects.create(
+            approval = ApprovalRequest.objects.create(
                 account=account, kind=kind, tranche=tranche, requested_by=requested_by, reason=reason.strip()
             )
     except IntegrityError:
         raise AccountActionError(_("A request of this kind is already waiting for approval on this account.")) from None
+    notify_approval_waiting(approval)
+    return approval
 
 
 def _lock_pending(request_id: int) -> ApprovalRequest:

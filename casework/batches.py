@@ -31,6 +31,7 @@ from accounts.outbox import commands_create_bulk, schedule_delivery
 from accounts.policy import may_trigger
 from accounts.services import AccountActionError
 from casework.models import Case, Incident, ReactivationBatch, ReactivationItem
+from casework.notices import notify_batch_finished
 from casework.services import incidents_settle
 from portal.actors import Actor
 from portal.bulk import bulk_save_fields
@@ -242,6 +243,7 @@ def _finish_if_complete(batch_id: int) -> bool:
     if updated:
         accounts = ReactivationItem.objects.filter(batch_id=batch_id).values("account_id")
         incidents_settle(Case.objects.filter(account_id__in=accounts, incident__isnull=False).values("incident_id"))
+        notify_batch_finished(batch_id)
     return bool(updated)
 
 

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import EmptyCause
 from casework.drills import MAX_SIZE
-from casework.models import Case, CaseStudy, Drill, Resolution, WontFixReason
+from casework.models import Case, CaseStudy, CustomerFeedback, Drill, Resolution, WontFixReason
 from portal.models import Department
 from portal.text import TextField
 
@@ -204,3 +204,31 @@ class CaseStudyForm(forms.ModelForm):
                 "what_to_change": _("Write what to change next time."),
             }.items()
         }
+
+
+class FeedbackForm(forms.Form):
+    """A customer's complaint or feedback, recorded on the account page or the case page."""
+
+    channel = forms.ChoiceField(label=_("How the customer reached us"), choices=CustomerFeedback.Channel.choices)
+    category = forms.ChoiceField(label=_("About"), choices=CustomerFeedback.Category.choices)
+    severity = forms.ChoiceField(
+        label=_("Severity"), choices=CustomerFeedback.Severity.choices, initial=CustomerFeedback.Severity.MEDIUM
+    )
+    text = TextField(
+        label=_("What the customer said"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": _("Write what the customer said: whoever works the case reads it first.")},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "feedback_%s")  # beside the comment and hand-off forms on the case page
+        super().__init__(*args, **kwargs)
+
+
+class FeedbackListForm(forms.Form):
+    """The complaint list's filters: the dashboard's window (days) or the weekly report's week, unanswered only."""
+
+    days = forms.IntegerField(min_value=1, max_value=366, required=False)
+    week = forms.RegexField(regex=r"^\d{4}-W\d{2}$", required=False)
+    awaiting = forms.BooleanField(label=_("Still waiting for a first response"), required=False)

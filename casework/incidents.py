@@ -11,6 +11,7 @@ from django_fsm import can_proceed
 
 from accounts.models import EmptyCause
 from casework.models import OPEN_STATUSES, Incident
+from casework.notices import notify_incident_opened
 from casework.services import CaseActionError
 from portal.actors import person_name
 
@@ -21,13 +22,15 @@ def incident_create(*, title: str, description: str, user: User, cause: str = Em
         raise PermissionDenied(_("Only tech engineers and leads open incidents."))
     if not title.strip():
         raise CaseActionError(_("Give the incident a title that says what is broken."))
-    return Incident.objects.create(
+    incident = Incident.objects.create(
         title=title.strip(),
         description=description.strip(),
         cause=cause,
         created_by=user,
         created_by_name=person_name(user),
     )
+    notify_incident_opened(incident, by=user)
+    return incident
 
 
 @transaction.atomic

@@ -8,6 +8,7 @@ from django.utils import timezone
 from casework.anomaly import detect_anomalies as detect
 from casework.batches import batch_run_chunk, batch_watch, batches_resume
 from casework.models import Case, CaseEvent
+from casework.notices import sla_notices
 from casework.selectors import overdue_q
 from portal.heartbeat import heartbeat
 
@@ -15,7 +16,8 @@ ESCALATE_AT_MOST = 2000
 
 
 def escalate_overdue_cases() -> dict[str, int]:
-    """Flag newly overdue cases and tell their department's lead on the timeline."""
+    """Flag newly overdue cases (a timeline line for the lead), and notify the assignee and the
+    department's leads of SLAs about to breach and breached, both assignment and resolution (once each)."""
     with heartbeat("escalate_overdue_cases") as counts, transaction.atomic():
         now = timezone.now()
         overdue = list(
@@ -35,6 +37,7 @@ def escalate_overdue_cases() -> dict[str, int]:
             for case in overdue
         )
         counts["escalated"] = len(overdue)
+        counts.update(sla_notices(now, overdue))
     return counts
 
 

@@ -36,6 +36,8 @@ class CaseCause(models.TextChoices):
     CORE_SYNC = hooks.CORE_SYNC, _("Out of step with core banking")
     # An approved line whose card was not issued in time.
     NOT_ISSUED = hooks.NOT_ISSUED, _("Approved, card not issued")
+    # A customer's complaint about an account with no empty-card problem the desk knows of.
+    COMPLAINT = "complaint", _("Customer complaint")
 
 
 OPEN_STATUSES = (Status.NEW, Status.ASSIGNED, Status.IN_PROGRESS, Status.WAITING_CUSTOMER)
@@ -452,6 +454,7 @@ class CaseEvent(models.Model):
         CHECKLIST = "checklist", _("Checklist")
         SYSTEM = "system", _("System")
         INCIDENT = "incident", _("Incident")
+        FEEDBACK = "feedback", _("Customer feedback")
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
@@ -591,3 +594,65 @@ class ReactivationItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.batch_id}:{self.account_id}"
+
+
+class CustomerFeedback(models.Model):
+    """A complaint or feedback a customer gave about an account, recorded by staff; never edited.
+
+    Recording it opens the account's case or joins the open one (``casework.feedback``);
+    ``first_response_at`` is the first contact with the customer recorded on that case after it.
+    """
+
+    class Channel(models.TextChoices):
+        PHONE = "phone", _("Phone (customer hotline)")
+        BRANCH = "branch", _("At a branch")
+        ONLINE = "online", _("Online banking or app")
+        SMS_REPLY = "sms_reply", _("Reply to an SMS")
+        OTHER = "other", _("Other")
+
+    class Category(models.TextChoices):
+        ACTIVATION_NOT_RECEIVED = "activation_not_received", _("Activation SMS or code not received")
+        CANNOT_SET_PASSWORD = "cannot_set_password", _("Cannot set the card password")
+        CREDIT_FROZEN = "credit_frozen", _("Credit line frozen")
+        CARD_NOT_USABLE = "card_not_usable", _("Card cannot be used")
+        OTHER = "other", _("Other")
+
+    class Severity(models.TextChoices):
+        LOW = "low", _("Low")
+        MEDIUM = "medium", _("Medium")
+        HIGH = "high", _("High: raises the case's priority")
+
+    # Cascades only with drill data (a drill's purge deletes its accounts and cases); real ones are never deleted.
+    account = models.ForeignKey(LoanAccount, on_delete=models.CASCADE, related_name="feedback")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="feedback", verbose_name=_("case"))
+    channel = models.CharField(_("channel"), max_length=20, choices=Channel.choices)
+    category = models.CharField(_("about"), max_length=30, choices=Category.choices)
+    severity = models.CharField(_("severity"), max_length=10, choices=Severity.choices)
+    text = models.TextField(_("what the customer said"))
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_by_name = models.CharField(_("recorded by"), max_length=150)
+    recorded_at = models.DateTimeField(_("recorded"), default=timezone.now)
+    first_response_at = models.DateTimeField(_("first response"), null=True, blank=True)
+    is_drill = models.BooleanField(_("drill data"), default=False)
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+        verbose_name = _("customer feedback")
+        verbose_name_plural = _("customer feedback")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(first_response_at__isnull=True) | Q(first_response_at__gte=F("recorded_at")),
+                name="feedback_response_after_recording",
+            )
+        ]
+        indexes = [
+            # The figures and the list: real feedback by time.
+            models.Index(fields=["recorded_at"], name="feedback_recorded", condition=Q(is_drill=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_category_display()} · {self.account_id}"
+
+    @property
+    def response_time(self) -> timedelta | None:
+        return self.first_response_at - self.recorded_at if self.first_response_at else None

@@ -16,6 +16,7 @@ DEPARTMENT_FOR_CAUSE: dict[str, str] = {
     CaseCause.RISK_HOLD: "credit",
     CaseCause.CORE_SYNC: "tech",
     CaseCause.NOT_ISSUED: "credit",
+    CaseCause.COMPLAINT: "service",
 }
 
 BIG_LINE = Decimal("10000000")  # ¥10 M

@@ -21,6 +21,7 @@ from casework.models import (
     CaseEvent,
     CaseQuerySet,
     CaseStudy,
+    CustomerFeedback,
     Incident,
     ReactivationBatch,
     ReactivationItem,
@@ -330,3 +331,26 @@ def batch_detail() -> QuerySet[ReactivationBatch]:
 def batch_failures(batch: ReactivationBatch, limit: int = 200) -> QuerySet[ReactivationItem]:
     """The items core banking (or the account's state) refused, with the account, for the batch's page."""
     return batch.items.filter(status=ReactivationItem.Status.FAILED).select_related("account")[:limit]
+
+
+def feedback_list(
+    *, days: int | None = None, week_bounds: tuple[Any, Any] | None = None, awaiting: bool = False
+) -> QuerySet[CustomerFeedback]:
+    """Real complaints, newest first, with their account, customer and case: the figures' list.
+
+    ``days`` (the last so many days) or ``week_bounds`` (a weekly report's week) narrow it, as the
+    figure that links here counted them; ``awaiting`` keeps those without a first response.
+    """
+    feedback = CustomerFeedback.objects.filter(is_drill=False).select_related("account__customer", "case")
+    if days is not None:
+        feedback = feedback.filter(recorded_at__gte=timezone.now() - timedelta(days=days))
+    if week_bounds is not None:
+        feedback = feedback.filter(recorded_at__gte=week_bounds[0], recorded_at__lt=week_bounds[1])
+    if awaiting:
+        feedback = feedback.filter(first_response_at__isnull=True)
+    return feedback.order_by("-recorded_at", "-id")
+
+
+def case_feedback(case: Case) -> list[CustomerFeedback]:
+    """The complaints recorded on a case, newest first."""
+    return list(case.feedback.order_by("-recorded_at", "-id"))

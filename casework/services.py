@@ -28,6 +28,7 @@ from casework.models import (
     CaseCause,
     CaseEvent,
     ChecklistItem,
+    CustomerFeedback,
     Incident,
     Playbook,
     Resolution,
@@ -35,6 +36,7 @@ from casework.models import (
     Status,
     WontFixReason,
 )
+from casework.notices import notify_case_handed, notify_cases_assigned
 from casework.policy import DEPARTMENT_FOR_CAUSE, may_assign, may_work, priority_for
 from portal.actors import Actor, person_name
 from portal.bulk import bulk_insert, bulk_save_fields
@@ -462,6 +464,7 @@ def cases_assign(
         else:
             text = _("Assigned to %(who)s.") % {"who": who}
         _event(case, CaseEvent.Kind.ASSIGNMENT, actor, text, from_status=from_status, to_status=case.status)
+    notify_cases_assigned(changing, by=by)
     return changing
 
 
@@ -519,6 +522,7 @@ def case_hand_off(*, case_id: int, department: str, user: User, note: str, expec
         from_status=from_status,
         to_status=case.status,
     )
+    notify_case_handed(case, by=user)
     return case
 
 
@@ -549,11 +553,19 @@ CONTACT_CHANNELS = {"phone": gettext_lazy("Phone call"), "sms": gettext_lazy("SM
 
 @transaction.atomic
 def case_contact_record(*, case_id: int, user: User, channel: str, outcome: str) -> CaseEvent:
-    """A service agent notes a contact with the customer: how, and what came of it."""
+    """A service agent notes a contact with the customer: how, and what came of it.
+
+    It answers the case's complaints still waiting for a response (their first response).
+    """
     if channel not in CONTACT_CHANNELS:
         raise CaseActionError(_("Choose how you reached the customer."))
     if not outcome.strip():
         raise CaseActionError(_("Write what came of the contact: the next person on the case reads it."))
     case = _lock(case_id)
     _require_work(user, case)
-    return _event(case, CaseEvent.Kind.CONTACT, Actor.staff(user), f"{CONTACT_CHANNELS[channel]}: {outcome.strip()}")
+    event = _event(case, CaseEvent.Kind.CONTACT, Actor.staff(user), f"{CONTACT_CHANNELS[channel]}: {outcome.strip()}")
+    # The first contact after a complaint is its first response (one update, none when nothing waits).
+    CustomerFeedback.objects.filter(
+        case=case, first_response_at__isnull=True, recorded_at__lte=event.created_at
+    ).update(first_response_at=event.created_at)
+    return event

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from casework import batch_views, drill_views, study_views, views
+from casework import batch_views, drill_views, feedback_views, study_views, views
 
 app_name = "casework"
 
@@ -21,6 +21,8 @@ urlpatterns = [
     path("drills/<int:pk>/end/", drill_views.drill_end_view, name="drill_end"),
     path("drills/<int:pk>/purge/", drill_views.drill_purge_view, name="drill_purge"),
     path("playbooks/<str:cause>/", study_views.playbook, name="playbook"),
+    path("feedback/", feedback_views.feedback_list, name="feedback"),
+    path("feedback/account/<str:number>/", feedback_views.record_on_account, name="feedback_account"),
     path("<int:pk>/", views.case_detail, name="detail"),
     path("<int:pk>/move/<str:move>/", views.case_move, name="move"),
     path("<int:pk>/take/", views.case_take, name="take"),
@@ -29,4 +31,5 @@ urlpatterns = [
     path("<int:pk>/checklist/<int:item_id>/", views.tick, name="tick"),
     path("<int:pk>/handoff/", views.hand_off, name="handoff"),
     path("<int:pk>/incident/", views.link_incident, name="link_incident"),
+    path("<int:pk>/feedback/", feedback_views.record_on_case, name="feedback_case"),
 ]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.contrib.auth.models import User
@@ -30,7 +32,7 @@ from casework.forms import (
     VersionedForm,
 )
 from casework.incidents import incident_create, incident_resolve
-from casework.models import Incident
+from casework.models import Case, Incident
 from casework.policy import may_assign
 from casework.services import (
     CONTACT_CHANNELS,
@@ -130,31 +132,35 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = staff_user(request)
     account = case.account
     moves = [(name, label) for name, label in STATUS_MOVES.items() if can_work and can_proceed(getattr(case, name))]
-    return render(
-        request,
-        "casework/case_detail.html",
-        {
-            "case": case,
-            "can_work": can_work,
-            "moves": moves,
-            "timeline": selectors.case_timeline(case),
-            "checklist": selectors.case_checklist(case),
-            "account": account,
-            "account_actions": account_actions(account, user),
-            "account_form": AccountActionForm(initial={"version": account.version}),
-            "comment_form": CommentForm(),
-            "handoff_form": HandOffForm(initial={"version": case.version}),
-            "resolve_form": ResolveForm.for_case(case),
-            "incidents": selectors.open_incidents() if can_work else [],
-            "assign_form": BulkAssignForm(assignees=_assignee_choices(user), initial={"assignee": case.assignee_id})
-            if may_assign(user, case.department_id)
-            else None,
-            "may_take": can_work and case.is_open and case.assignee_id is None,
-            "contact_channels": CONTACT_CHANNELS.items(),
-            # The case is visible to this user, so its customer is one of their cases' customers.
-            "may_reveal": user.has_perm(REVEAL_ANY) or user.has_perm(REVEAL_OWN_CASES),
-        },
-    )
+    context = {
+        "case": case,
+        "can_work": can_work,
+        "moves": moves,
+        "timeline": selectors.case_timeline(case),
+        "checklist": selectors.case_checklist(case),
+        "feedback": selectors.case_feedback(case),
+        "account": account,
+        "account_actions": account_actions(account, user),
+        "incidents": selectors.open_incidents() if can_work else [],
+        "may_take": can_work and case.is_open and case.assignee_id is None,
+        "contact_channels": CONTACT_CHANNELS.items(),
+        # The case is visible to this user, so its customer is one of their cases' customers.
+        "may_reveal": user.has_perm(REVEAL_ANY) or user.has_perm(REVEAL_OWN_CASES),
+    }
+    return render(request, "casework/case_detail.html", {**context, **_case_forms(case, user)})
+
+
+def _case_forms(case: Case, user: User) -> dict[str, Any]:
+    """The case page's forms, each with the version it was drawn at."""
+    return {
+        "account_form": AccountActionForm(initial={"version": case.account.version}),
+        "comment_form": CommentForm(),
+        "handoff_form": HandOffForm(initial={"version": case.version}),
+        "resolve_form": ResolveForm.for_case(case),
+        "assign_form": BulkAssignForm(assignees=_assignee_choices(user), initial={"assignee": case.assignee_id})
+        if may_assign(user, case.department_id)
+        else None,
+    }
 
 
 def _work(request: HttpRequest, pk: int) -> tuple[int, User]:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 
@@ -201,3 +201,106 @@ class AuditSeal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.seq} {self.table}#{self.row_id}"
+
+
+# What each kind of staff notification says; %(…)s are filled from the notice's ``params``.
+NOTICE_TEXTS: dict[str, str] = {
+    "case_assigned": gettext_noop("Case #%(case)s is assigned to you."),
+    "case_handed": gettext_noop("Case #%(case)s came to %(department)s and waits for someone to take it."),
+    "approval_waiting": gettext_noop(
+        "%(who)s asks a second credit officer to approve: %(what)s on account %(account)s."
+    ),
+    "sla_warning": gettext_noop("Case #%(case)s: the %(sla)s is due at %(due)s."),
+    "sla_breach": gettext_noop("Case #%(case)s is overdue: the %(sla)s was due at %(due)s."),
+    "incident_opened": gettext_noop("Incident #%(incident)s opened in %(department)s: %(title)s"),
+    "batch_finished": gettext_noop("Your batch “%(title)s” finished: %(succeeded)s of %(total)s re-driven."),
+}
+# The two SLAs a warning or breach names (stored in English, read in the reader's language).
+SLA_NAMES = {"assign": gettext_noop("assignment SLA"), "resolve": gettext_noop("resolution SLA")}
+
+
+class Notice(models.Model):
+    """A staff notification (通知): one event told to one person, in the inbox and maybe by email.
+
+    Not ``accounts.Notification``, which holds the messages to customers. ``dedupe_key`` names the
+    event (``case_assigned:12:3``); with the recipient it is unique, so an event is told to a
+    person once however often the code that notices it runs. The text is written when it is read,
+    from ``kind`` and ``params``, so each person reads it in their own language.
+    """
+
+    class Kind(models.TextChoices):
+        CASE_ASSIGNED = "case_assigned", _("A case is assigned to you")
+        CASE_HANDED = "case_handed", _("A case comes to your department")
+        APPROVAL_WAITING = "approval_waiting", _("A four-eyes request waits for you")
+        SLA_WARNING = "sla_warning", _("An SLA is about to breach")
+        SLA_BREACH = "sla_breach", _("An SLA is breached")
+        INCIDENT_OPENED = "incident_opened", _("An incident opens in your department")
+        BATCH_FINISHED = "batch_finished", _("A batch you started finished")
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notices", verbose_name=_("recipient")
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    url = models.CharField(_("link"), max_length=300, blank=True)
+    dedupe_key = models.CharField(_("event"), max_length=200)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    read_at = models.DateTimeField(_("read"), null=True, blank=True)
+    email_wanted = models.BooleanField(_("by email too"), default=False)
+    emailed_at = models.DateTimeField(_("emailed"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("staff notification")
+        verbose_name_plural = _("staff notifications")
+        constraints = [
+            models.UniqueConstraint(fields=["recipient", "dedupe_key"], name="notice_once_per_event_and_person")
+        ]
+        indexes = [
+            models.Index(fields=["recipient", "-created_at"], name="notice_inbox"),
+            models.Index(fields=["recipient"], condition=models.Q(read_at__isnull=True), name="notice_unread"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def text(self) -> str:
+        """What happened, in the reader's language (``params`` keep names in English, the source text
+        of the catalogue: a department's, an SLA's, a request's kind)."""
+        values = {
+            key: gettext(value) if key in ("department", "sla", "what") else value for key, value in self.params.items()
+        }
+        try:
+            return gettext(NOTICE_TEXTS[self.kind]) % values
+        except (KeyError, TypeError, ValueError):
+            return str(self.get_kind_display())
+
+
+class NoticePreference(models.Model):
+    """How one person wants one kind of staff notification: off, in the inbox, or also by email."""
+
+    class Delivery(models.TextChoices):
+        OFF = "off", _("Off")
+        INBOX = "inbox", _("In the portal")
+        EMAIL = "email", _("In the portal and by email")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notice_preferences", verbose_name=_("user")
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Notice.Kind.choices)
+    delivery = models.CharField(_("delivery"), max_length=10, choices=Delivery.choices)
+
+    class Meta:
+        verbose_name = _("notification preference")
+        verbose_name_plural = _("notification preferences")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="notice_preference_unique"),
+            # A breached SLA always reaches its people: it cannot be switched off.
+            models.CheckConstraint(
+                condition=~models.Q(kind="sla_breach", delivery="off"), name="notice_breach_not_off"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.kind}: {self.delivery}"

@@ -71,6 +71,13 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         ),
     ),
     PeriodicJob(
+        "email_lost_notices",
+        _("Lost staff emails"),
+        "portal.notices.email_lost_notices",
+        5 * 60,
+        _("Lost staff emails: emails again the staff notifications whose email job was lost (Redis down)."),
+    ),
+    PeriodicJob(
         "reconcile_core",
         _("Reconciliation"),
         "accounts.jobs.reconcile_core",
@@ -99,7 +106,10 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         _("Overdue cases"),
         "casework.jobs.escalate_overdue_cases",
         5 * 60,
-        _("SLA escalation: overdue cases are flagged and their lead told on the timeline."),
+        _(
+            "SLA escalation: cases near or past their assignment or resolution time are flagged; their "
+            "assignee and lead are notified."
+        ),
     ),
     PeriodicJob(
         "detect_anomalies",
@@ -113,7 +123,10 @@ PERIODIC_JOBS: tuple[PeriodicJob, ...] = (
         _("Customer reminders"),
         "accounts.jobs.send_reminders",
         60 * 60,
-        _("Reminders on day 1, 3 and 7 to customers who have not finished their verification steps."),
+        _(
+            "Reminders to customers who have not finished their verification steps: at a third and two thirds "
+            "of their activation window and a day before it ends, one message listing every step still to do."
+        ),
     ),
     PeriodicJob(
         "credit_review",

@@ -12,6 +12,8 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from portal.http import staff_user
+from portal.models import NoticePreference
+from portal.notices import preferences_of
 from portal.reauth import reauth_required
 from portal.second_factor import CodeRefused, backup_codes_replace, second_factor_status
 from portal.sessions import sessions_end_elsewhere, sessions_open
@@ -24,6 +26,8 @@ def profile(request: HttpRequest) -> HttpResponse:
         "second_factor": second_factor_status(user),
         "otp_required": settings.OTP_REQUIRED,
         "other_sessions": max(0, sessions_open(user_id=user.pk) - 1),
+        "notice_preferences": preferences_of(user),
+        "deliveries": NoticePreference.Delivery.choices,
     }
     return render(request, "portal/profile.html", context)
 

@@ -44,9 +44,11 @@ _COMMON = (
     "casework.view_casestudy",
     "casework.view_reactivationbatch",
     "casework.view_reactivationitem",
+    "casework.view_customerfeedback",
     "casework.work_case",
 )
-_SERVICE = ("accounts.verify_loanaccount", "portal.reveal_personal_data")
+# Customer service takes the customers' complaints (leads too; admins have every permission).
+_SERVICE = ("accounts.verify_loanaccount", "portal.reveal_personal_data", "casework.add_customerfeedback")
 _TECH = ("accounts.activate_loanaccount", "accounts.fail_loanaccount")
 _CREDIT = (
     "accounts.issue_loanaccount",

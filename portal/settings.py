@@ -241,6 +241,10 @@ PORTAL_BASE_URL = env_str("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/"
 NOTIFICATION_RETRY_INTERVALS = [30, 120, 600]
 # A customer message with no delivery job after this many seconds is queued again (the sweeper).
 NOTIFICATION_LOST_AFTER = env_int("NOTIFICATION_LOST_AFTER", 120, minimum=0)
+# Staff are warned when this share (%) of a case's assignment or resolution time has passed.
+SLA_WARNING_PERCENT = env_int("SLA_WARNING_PERCENT", 80, minimum=1)
+if SLA_WARNING_PERCENT >= 100:
+    raise ImproperlyConfigured(f"SLA_WARNING_PERCENT={SLA_WARNING_PERCENT} must be below 100 (a share of the time).")
 
 # --- Authentication ---------------------------------------------------------------------
 AUTHENTICATION_BACKENDS = [

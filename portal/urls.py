@@ -4,7 +4,7 @@ from django.urls import include, path
 from accounts import activation_views
 from accounts.views import core_events
 from casework import batch_views
-from portal import auth_views, health, profile_views, reauth
+from portal import auth_views, health, notice_views, profile_views, reauth
 from portal.pages import audit, views
 
 urlpatterns = [
@@ -24,6 +24,11 @@ urlpatterns = [
     path("profile/", profile_views.profile, name="profile"),
     path("profile/sign-out-everywhere/", profile_views.sign_out_everywhere, name="sign_out_everywhere"),
     path("profile/backup-codes/", profile_views.backup_codes_new, name="backup_codes"),
+    path("profile/notifications/", notice_views.preferences, name="notice_preferences"),
+    path("notifications/", notice_views.inbox, name="notices"),
+    path("notifications/bell/", notice_views.bell, name="notice_bell"),
+    path("notifications/read/", notice_views.read_all, name="notices_read_all"),
+    path("notifications/<int:pk>/read/", notice_views.read, name="notice_read"),
     path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("language/", auth_views.language_set, name="language"),
     path("healthz", health.healthz, name="healthz"),

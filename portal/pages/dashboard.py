@@ -26,7 +26,7 @@ from redis.exceptions import RedisError
 
 from accounts.models import AuditEntry, EmptyCause, LoanAccount, Product, State
 from accounts.selectors import freed_q
-from casework.models import OPEN_STATUSES, Case, Incident
+from casework.models import OPEN_STATUSES, Case, CustomerFeedback, Incident
 from casework.selectors import overdue_q
 from portal.models import Department
 from portal.roles import DEPARTMENTS
@@ -173,6 +173,59 @@ def issue_to_activation(now: datetime) -> Durations:
         return Durations(0, None, None)
     p90 = statistics.quantiles(values, n=10, method="inclusive")[-1] if len(values) > 1 else values[0]
     return Durations(len(values), round(statistics.median(values), 1), round(p90, 1))
+
+
+@dataclass(frozen=True)
+class FeedbackFigures:
+    """Real complaints recorded in a window: per 1,000 empty accounts, and how fast someone answered."""
+
+    count: int
+    empty_accounts: int
+    responded: int
+    median_response_hours: float | None
+    url: str
+
+    @property
+    def per_thousand(self) -> float | None:
+        return round(1000 * self.count / self.empty_accounts, 1) if self.empty_accounts else None
+
+    @property
+    def awaiting(self) -> int:
+        return self.count - self.responded
+
+    @property
+    def awaiting_url(self) -> str:
+        return self.url + "&awaiting=on"
+
+
+def _feedback_url(**params: str) -> str:
+    return reverse("casework:feedback") + "?" + urlencode(params)
+
+
+def feedback_figures(start: datetime, end: datetime, *, empty_accounts: int, url: str) -> FeedbackFigures:
+    """Complaints recorded in ``[start, end)`` (no drill data) and the median time to their first response.
+
+    The median is over those answered so far; the unanswered are counted beside it, not hidden
+    in it. One query.
+    """
+    recorded = CustomerFeedback.objects.filter(is_drill=False, recorded_at__gte=start, recorded_at__lt=end)
+    answered = Q(first_response_at__isnull=False)
+    if connection.vendor == "postgresql":
+        hours = Extract(F("first_response_at") - F("recorded_at"), "epoch") / 3600
+        row = recorded.aggregate(n=Count("id"), responded=Count("id", filter=answered), median=_Percentile(hours, 0.5))
+        count, responded, median = row["n"], row["responded"], row["median"]
+    else:
+        rows = list(recorded.values_list("recorded_at", "first_response_at"))
+        waits = [(answer - at).total_seconds() / 3600 for at, answer in rows if answer]
+        count, responded, median = len(rows), len(waits), statistics.median(waits) if waits else None
+    return FeedbackFigures(count, empty_accounts, responded, round(median, 1) if median is not None else None, url)
+
+
+def feedback_last_30_days(now: datetime, empty_accounts: int) -> FeedbackFigures:
+    """The dashboard's: 30 days, as its other rates (a week's complaints are too few to compare)."""
+    return feedback_figures(
+        now - timedelta(days=TREND_DAYS), now, empty_accounts=empty_accounts, url=_feedback_url(days=str(TREND_DAYS))
+    )
 
 
 @dataclass(frozen=True)
@@ -443,6 +496,7 @@ def dashboard_figures(now: datetime | None = None) -> dict[str, Any]:
         "unusable_by_product": unusable_by_product,
         "unusable_trend": unusable_chart(unusable_trend(now, unusable)),
         "freed_this_week": freed_this_week(now),
+        "feedback": feedback_last_30_days(now, sum(int(f.value) for f in by_cause)),
         "new_empty_today": new_empty_today(now),
         "conversion": activation_conversion(now),
         "durations": issue_to_activation(now),

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, F, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEntry, EmptyCause, LoanAccount, State
 from casework.models import Case, Incident
 from portal.models import Department
-from portal.pages.dashboard import CAUSE_OF_TRANSITION, freed_in_week
+from portal.pages.dashboard import CAUSE_OF_TRANSITION, feedback_figures, freed_in_week
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,17 @@ class Week:
     def bounds(self) -> tuple[dt.datetime, dt.datetime]:
         start = timezone.make_aware(dt.datetime.combine(self.monday, dt.time.min))
         return start, start + dt.timedelta(days=7)
+
+
+def empty_at(moment: dt.datetime) -> int:
+    """Real accounts in the empty-card state at ``moment``: those empty now, walked back over the audit since."""
+    entering = Q(to_state=State.EMPTY) & ~Q(from_state=State.EMPTY)
+    leaving = Q(from_state=State.EMPTY) & ~Q(to_state=State.EMPTY)
+    now = LoanAccount.objects.filter(state=State.EMPTY, is_drill=False).count()
+    since = AuditEntry.objects.filter(entering | leaving, created_at__gte=moment, account__is_drill=False).aggregate(
+        entered=Count("id", filter=entering), left=Count("id", filter=leaving)
+    )
+    return max(now - since["entered"] + since["left"], 0)
 
 
 def weekly_report(week: Week) -> dict[str, Any]:
@@ -94,6 +106,9 @@ def weekly_report(week: Week) -> dict[str, Any]:
         .order_by("-n", "account__channel")[:5]
     )
     incidents = Incident.objects.filter(is_drill=False, created_at__gte=start, created_at__lt=end).count()
+    feedback = feedback_figures(
+        start, end, empty_accounts=empty_at(end), url=reverse("casework:feedback") + f"?week={week.label}"
+    )
     return {
         "week": week,
         "start": start,
@@ -105,5 +120,6 @@ def weekly_report(week: Week) -> dict[str, Any]:
         "departments": departments,
         "channels": channels,
         "incidents": incidents,
+        "feedback": feedback,
         "causes": EmptyCause,
     }

@@ -174,29 +174,33 @@ def test_a_failing_sms_backend_is_retried_then_logged_failed(settings, django_ca
 
 
 def test_reminders_go_once_and_stop_after_activation(django_capture_on_commit_callbacks) -> None:
+    """Medium tier, a 5-day window: reminders at 1 d 16 h, 3 d 8 h and day 4 (a day before the end)."""
     with time_machine.travel("2026-11-10 09:00 +08:00", tick=False) as clock:
         waiting = make_account(State.VERIFYING, tier="medium", steps=["sms_code"])
         done = make_account(State.VERIFYING, tier="medium", steps=["sms_code"])
-        LoanAccount.objects.filter(pk__in=[waiting.pk, done.pk]).update(issued_at=timezone.now())
-        clock.shift(timedelta(days=1, hours=1))
+        clock.shift(timedelta(days=1, hours=15))
+        assert reminders_send() == 0  # not yet: a third of the window is 1 d 16 h
+        clock.shift(timedelta(hours=1))
         with django_capture_on_commit_callbacks(execute=True):
             assert reminders_send() == 2
             assert reminders_send() == 0  # the same reminder never twice
         LoanAccount.objects.filter(pk=done.pk).update(password_set_at=timezone.now())  # the password came in
         account_transition(account_id=done.pk, transition_name="activate", actor=JOB, core_confirmation="event 1")
-        clock.shift(timedelta(days=2))
+        clock.shift(timedelta(days=1, hours=16))  # 3 d 8 h: two thirds
         with django_capture_on_commit_callbacks(execute=True):
             assert reminders_send() == 1
-        clock.shift(timedelta(days=4))
+        clock.shift(timedelta(hours=16))  # day 4: a day before the deadline
         with django_capture_on_commit_callbacks(execute=True):
             assert reminders_send() == 1
             assert reminders_send() == 0
+        clock.shift(timedelta(hours=23))
+        assert reminders_send() == 0  # the last day: nothing more is planned
     keys = set(Notification.objects.values_list("dedupe_key", flat=True))
     assert keys == {
-        f"reminder:1:{waiting.pk}:sms",
-        f"reminder:1:{done.pk}:sms",
-        f"reminder:3:{waiting.pk}:sms",
-        f"reminder:7:{waiting.pk}:sms",
+        f"reminder:{waiting.pk}:slot1:sms",
+        f"reminder:{done.pk}:slot1:sms",
+        f"reminder:{waiting.pk}:slot2:sms",
+        f"reminder:{waiting.pk}:slot3:sms",
     }
 
 

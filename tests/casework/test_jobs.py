@@ -40,7 +40,12 @@ def test_overdue_cases_are_escalated_once(django_capture_on_commit_callbacks) ->
     assert list(escalations.values_list("case_id", flat=True)) == [late.pk]
     assert "Escalated to the Credit lead." in escalations.get().text
     assert Case.objects.get(pk=on_time.pk).escalated_at is None
-    assert JobHeartbeat.objects.get(name="escalate_overdue_cases").last_counts == {"escalated": 0}
+    # The second run: nothing newly overdue; the breach notices go to no one (no assignee, no lead here).
+    assert JobHeartbeat.objects.get(name="escalate_overdue_cases").last_counts == {
+        "escalated": 0,
+        "warned": 0,
+        "breach_notices": 0,
+    }
 
 
 def test_the_poisson_tail_matches_known_values() -> None:

@@ -305,7 +305,7 @@ def test_the_case_page_and_lists_pin_their_query_counts(client: Client, service,
     cases_assign(case_ids=[case.pk], assignee=service, by=service)
     client.force_login(service)
     for url, queries in [
-        (case.get_absolute_url(), 12),
+        (case.get_absolute_url(), 13),  # with the case's customer feedback
         (reverse("casework:mine"), 9),
         (reverse("casework:list"), 12),  # the filter's department and assignee choices; keys, then rows
     ]:
@@ -322,7 +322,7 @@ def test_the_case_page_and_lists_pin_their_query_counts(client: Client, service,
     for number in range(10):
         client.post(reverse("casework:comment", args=[case.pk]), {"text": f"call {number}"})
     client.get(case.get_absolute_url())  # shows (and clears) the "Comment added" messages
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(13):
         assert len(client.get(case.get_absolute_url()).context["timeline"]) == 12
 
 

@@ -65,7 +65,7 @@ from casework.incidents import incident_create, incident_resolve
 from casework.models import Case, CaseStudy, ChecklistItem, Drill, Incident, ReactivationBatch
 from casework.services import case_link_incident, case_open_for_account
 from portal import roles
-from portal.models import JobHeartbeat, SecurityEvent
+from portal.models import JobHeartbeat, Notice, SecurityEvent
 from portal.sessions import LAST_ACTIVITY, REAUTH_AT, SIGNED_IN_AT, now_seconds
 from tests.factories import make_account, make_staff
 from tests.portal.test_access import example_url, walk
@@ -101,6 +101,12 @@ MATRIX: dict[str, tuple[str, str]] = {
     "sign_out_everywhere":            ("l mmmmmm", "l oooooo"),
     "backup_codes":                   ("l mmmmmm", "l oooooo"),
     "password_change":                ("l oooooo", "l oooooo"),
+    # One's own staff notifications (通知): the inbox, the header's bell, one's choices.
+    "notices":                        ("l oooooo", "l mmmmmm"),
+    "notice_bell":                    ("l oooooo", "l mmmmmm"),  # polled by htmx
+    "notices_read_all":               ("l mmmmmm", "l oooooo"),
+    "notice_read":                    ("l mmmmmm", "l nnnonn"),  # the lead's notice: anyone else's is not found
+    "notice_preferences":             ("l mmmmmm", "l oooooo"),
     "language":                       ("m mmmmmm", "o oooooo"),  # the login page's switcher too
     # Machines and customers: no staff login.
     "healthz":                        ("o oooooo", "m mmmmmm"),
@@ -148,6 +154,9 @@ MATRIX: dict[str, tuple[str, str]] = {
     "casework:move":                  ("l mmmmmm", "l nnoofo"),
     "casework:take":                  ("l mmmmmm", "l nnoofo"),
     "casework:comment":               ("l mmmmmm", "l nnoofo"),
+    "casework:feedback_case":         ("l mmmmmm", "l nnfofo"),  # service and leads (and admins), on a case they see
+    "casework:feedback_account":      ("l mmmmmm", "l offofo"),  # customer feedback: service and leads
+    "casework:feedback":              ("l oooooo", "l mmmmmm"),
     "casework:contact":               ("l mmmmmm", "l nnoofo"),
     "casework:tick":                  ("l mmmmmm", "l nnoofo"),
     "casework:handoff":               ("l mmmmmm", "l nnoofo"),
@@ -214,11 +223,22 @@ class World:
     activation_token: str  # the service account's link: the credit account's is void while on hold
 
 
+def lead_notice(world: World) -> Notice:
+    """A staff notification of the team lead's, about the credit case."""
+    notice, _created = Notice.objects.get_or_create(
+        recipient=world.staff["team_lead"],
+        dedupe_key="role-matrix",
+        defaults={"kind": "case_assigned", "params": {"case": world.credit_case.pk}, "url": "/"},
+    )
+    return notice
+
+
 def account_form(account: Callable[[World], LoanAccount]) -> Callable[[World], dict[str, Any]]:
     """The form of an action on the account page: a reason, and the version the user saw."""
     return lambda world: {"reason": "checked with the customer", "version": account(world).version}
 
 
+FEEDBACK = {"channel": "phone", "category": "credit_frozen", "severity": "medium", "text": "customer asks why"}
 # The rows posted with their form filled in, so that "o" means the action was taken, not a form sent back.
 POST_DATA: dict[str, Callable[[World], dict[str, Any]]] = {
     "accounts:action": account_form(lambda w: w.credit_account),
@@ -227,12 +247,15 @@ POST_DATA: dict[str, Callable[[World], dict[str, Any]]] = {
     "accounts:resend_activation": account_form(lambda w: w.service_account),
     "accounts:approval_decide": lambda w: {"note": "not enough evidence yet"},
     "accounts:reveal": lambda w: {"field": "mobile", "reason": "customer asked for a call back"},
+    "casework:feedback_case": lambda w: FEEDBACK,
+    "casework:feedback_account": lambda w: FEEDBACK,
 }
 
 # The URL kwargs of each row that has some (the generated pages' come from ``family_kwargs``), and a query.
 KWARGS: dict[str, Callable[[World], dict[str, Any]]] = {
     "audit <trail>": lambda w: {"trail": "accounts"},
     "batch": lambda w: {"pk": w.batch.pk},
+    "notice_read": lambda w: {"pk": lead_notice(w).pk},
     "batch_cancel": lambda w: {"pk": w.batch.pk},
     "accounts:approval_decide": lambda w: {"pk": w.approval.pk, "decision": "reject"},
     "accounts:import_run": lambda w: {"pk": w.import_run.pk},
@@ -259,6 +282,8 @@ KWARGS: dict[str, Callable[[World], dict[str, Any]]] = {
     "casework:move": lambda w: {"pk": w.credit_case.pk, "move": "start"},
     "casework:take": lambda w: {"pk": w.credit_case.pk},
     "casework:comment": lambda w: {"pk": w.credit_case.pk},
+    "casework:feedback_case": lambda w: {"pk": w.credit_case.pk},
+    "casework:feedback_account": lambda w: {"number": w.credit_account.number},
     "casework:contact": lambda w: {"pk": w.credit_case.pk},
     "casework:tick": lambda w: {"pk": w.credit_case.pk, "item_id": w.checklist_item.pk},
     "casework:handoff": lambda w: {"pk": w.credit_case.pk},
