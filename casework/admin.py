@@ -10,6 +10,7 @@ from casework.models import (
     Case,
     CaseEvent,
     ChecklistItem,
+    CustomerFeedback,
     Incident,
     Playbook,
     PlaybookStep,
@@ -90,3 +91,14 @@ class IncidentAdmin(admin.ModelAdmin):
 class ReactivationBatchAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "title", "status", "total", "processed", "succeeded", "failed", "created_by"]
     list_filter = ["status"]
+
+
+@admin.register(CustomerFeedback)
+class CustomerFeedbackAdmin(ReadOnlyAdmin):
+    """Complaints as recorded (on the case pages); what the customer said is their own words."""
+
+    list_display = ["recorded_at", "account", "case", "channel", "category", "severity", "first_response_at"]
+    list_filter = ["channel", "category", "severity", "is_drill"]
+    search_fields = ["account__number", "case__id"]
+    list_select_related = ["account"]
+    show_full_result_count = False

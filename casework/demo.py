@@ -15,10 +15,21 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.db.models.functions import Mod
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.demo import CAUSE_WEIGHTS
 from accounts.models import EmptyCause, LoanAccount, State
-from casework.models import Case, CaseEvent, CaseStudy, ChecklistItem, Playbook, Resolution, SlaPolicy, Status
+from casework.models import (
+    Case,
+    CaseEvent,
+    CaseStudy,
+    ChecklistItem,
+    CustomerFeedback,
+    Playbook,
+    Resolution,
+    SlaPolicy,
+    Status,
+)
 from casework.policy import DEPARTMENT_FOR_CAUSE, priority_of
 from casework.services import FALLBACK_SLA, cases_open_bulk
 from portal.actors import Actor, person_name
@@ -207,6 +218,66 @@ DEMO_STUDIES = (
         "what_to_change": "对各渠道的空卡数量进行7×24小时监控（异常检测），第一时间转交技术部，并当天告知客户进展。",
     },
 )
+
+
+# Complaints as service agents hear them (in Chinese, as they write them down), with their category.
+DEMO_FEEDBACK = (
+    ("phone", "activation_not_received", "medium", "客户来电称一直没有收到激活短信，计划下周提款，希望尽快处理。"),
+    ("branch", "cannot_set_password", "low", "客户财务人员在网点反映设置密码时页面报错，已协助重试。"),
+    ("online", "activation_not_received", "high", "客户在手机银行留言：验证码过期后再也收不到新的，非常着急。"),
+    ("sms_reply", "other", "low", "客户回复短信询问激活需要哪些步骤。"),
+    ("phone", "cannot_set_password", "medium", "客户称密码设置成功后仍提示未激活。"),
+)
+
+
+def demo_feedback_create(count: int = 8, *, seed: int = 2026) -> int:
+    """``count`` complaints on open customer-service cases over the past weeks, most of them answered.
+
+    Written as the services would have left them (the complaint, its timeline line, the contact
+    that answered it), so that the dashboard's complaint figures have data on a fresh desk.
+    """
+    service = User.objects.filter(username=WORKERS["service"]).first()
+    if service is None or CustomerFeedback.objects.filter(is_drill=False).exists():
+        return 0
+    rng = random.Random(seed)  # noqa: S311 - demo data, reproducible on purpose
+    now = timezone.now()
+    cases = list(
+        Case.objects.open()
+        .filter(is_drill=False, cause=EmptyCause.CUSTOMER_INCOMPLETE, opened_at__lt=now - timedelta(hours=6))
+        .order_by("pk")[:count]
+    )
+    feedback, events = [], []
+    for case in cases:
+        channel, category, severity, text = rng.choice(DEMO_FEEDBACK)
+        recorded = case.opened_at + (now - case.opened_at) * rng.uniform(0.1, 0.6)
+        answered = recorded + timedelta(hours=rng.uniform(0.5, 30))
+        first_response = answered if answered < now and rng.random() < 0.75 else None
+        feedback.append(
+            CustomerFeedback(
+                account_id=case.account_id, case=case, channel=channel, category=category, severity=severity,
+                text=text, recorded_by=service, recorded_by_name=person_name(service), recorded_at=recorded,
+                first_response_at=first_response,
+            )
+        )  # fmt: skip
+        line = _("Customer feedback (%(category)s, %(severity)s, by %(channel)s): %(text)s") % {
+            "category": CustomerFeedback.Category(category).label,
+            "severity": CustomerFeedback.Severity(severity).label,
+            "channel": CustomerFeedback.Channel(channel).label,
+            "text": text,
+        }
+        events.append(
+            CaseEvent(case=case, kind=CaseEvent.Kind.FEEDBACK, actor=service, actor_name=person_name(service),
+                      text=line, created_at=recorded)
+        )  # fmt: skip
+        if first_response is not None:
+            events.append(
+                CaseEvent(case=case, kind=CaseEvent.Kind.CONTACT, actor=service, actor_name=person_name(service),
+                          text="电话联系客户，已说明处理进度。", created_at=first_response)
+            )  # fmt: skip
+    with transaction.atomic():
+        CustomerFeedback.objects.bulk_create(feedback)
+        bulk_insert(CaseEvent, events)
+    return len(feedback)
 
 
 def demo_studies_create(author: User) -> int:

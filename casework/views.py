@@ -66,6 +66,8 @@ CASE_COLUMNS = (
     ("opened_at", gettext_lazy("Opened")),
     ("resolve_due_at", gettext_lazy("Resolution due")),
     ("resolved_at", gettext_lazy("Resolved")),
+    ("resolution", gettext_lazy("Outcome")),
+    ("resolution_reason", gettext_lazy("Why it won't be fixed")),
     ("is_drill", gettext_lazy("Drill")),
 )
 

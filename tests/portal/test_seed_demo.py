@@ -99,7 +99,7 @@ def test_each_demo_user_signs_in_and_sees_their_role(client: Client, settings, u
 
 
 def test_a_fresh_demo_has_cases_resolved_over_the_past_weeks_for_every_figure(settings) -> None:
-    from casework.models import Case
+    from casework.models import Case, CustomerFeedback
     from portal.pages.dashboard import dashboard_figures
 
     settings.DEBUG = True
@@ -110,5 +110,7 @@ def test_a_fresh_demo_has_cases_resolved_over_the_past_weeks_for_every_figure(se
     figures = dashboard_figures()
     assert sum(department.resolved_30d for department in figures["departments"]) > 0  # SLA compliance has data
     assert figures["durations"].count > 0
+    assert figures["feedback"].count > 0 and figures["feedback"].median_response_hours is not None  # answered ones
     call_command("seed_demo", "--accounts", "200", stdout=StringIO())
     assert resolved.count() == 60  # once
+    assert CustomerFeedback.objects.count() == figures["feedback"].count

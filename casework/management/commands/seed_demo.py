@@ -8,7 +8,7 @@ from django.utils.translation import gettext
 
 from accounts.demo import demo_accounts_create
 from accounts.models import LoanAccount
-from casework.demo import demo_cases_create, demo_history_create, demo_studies_create
+from casework.demo import demo_cases_create, demo_feedback_create, demo_history_create, demo_studies_create
 from casework.models import Case
 from portal.roles import DEPARTMENTS
 from portal.services import DEMO_PASSWORD, demo_staff_ensure
@@ -91,6 +91,9 @@ class Command(BaseCommand):
                 # VACUUM cannot run inside a transaction (e.g. when a caller wraps the command).
                 cursor.execute("ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE")
         lead = User.objects.filter(username="lead").first()
+        feedback = demo_feedback_create()
+        if feedback:
+            self.stdout.write(gettext("Customer feedback: %(count)d complaints on open cases.") % {"count": feedback})
         if lead is not None and demo_studies_create(lead):
             self.stdout.write(gettext("Case studies: the two of the article the product grew from."))
 
