@@ -35,8 +35,11 @@ from portal.heartbeat import heartbeat
 from portal.models import AuditSeal, SecurityEvent
 
 GENESIS = "0" * 64
-# A row committed later than rows with higher ids is still found within this many ids.
+# A row committed later than rows with higher ids is still found within this many ids by the
+# periodic job; right after a commit, on the request's own time, only the newest ids are looked at
+# (a row committed out of order is the job's, a minute later).
 LOOKBACK_IDS = 100_000
+AFTER_COMMIT_LOOKBACK_IDS = 1_000
 _LOCK_KEY = 0x41554454  # "AUDT": one sealer at a time (a PostgreSQL advisory lock)
 
 
@@ -120,7 +123,7 @@ def seal_after_commit() -> None:
 
 def _seal_quietly() -> None:
     try:
-        seal_pending()
+        seal_pending(lookback=AFTER_COMMIT_LOOKBACK_IDS)
     except Exception:  # the periodic job seals it a minute later; a failed seal loses nothing
         import logging
 
@@ -152,25 +155,28 @@ def content_hash(prev_hash: str, label: str, row: dict[str, Any]) -> str:
     return hashlib.sha256(f"{prev_hash}\n{label}\n{body}".encode()).hexdigest()
 
 
-def _unsealed(sealed: Sealed, *, full: bool) -> models.QuerySet[Any]:
+def _unsealed(sealed: Sealed, *, lookback: int | None) -> models.QuerySet[Any]:
+    """The rows of this table not sealed yet: all of them (``lookback`` None), or among the ids
+    from ``lookback`` below the newest sealed one."""
     rows = sealed.model._default_manager.exclude(sealed.exclude).filter(
         ~Exists(AuditSeal.objects.filter(table=sealed.label, row_id=OuterRef("pk")))
     )
-    if not full:
+    if lookback is not None:
         newest = (
             AuditSeal.objects.filter(table=sealed.label).order_by("-row_id").values_list("row_id", flat=True).first()
         )
         if newest is not None:
-            rows = rows.filter(pk__gt=newest - LOOKBACK_IDS)
+            rows = rows.filter(pk__gt=newest - lookback)
     return rows
 
 
-def seal_pending(*, full: bool = False, limit: int = 10_000) -> int:
+def seal_pending(*, full: bool = False, limit: int = 10_000, lookback: int = LOOKBACK_IDS) -> int:
     """Append a seal for each audit row not sealed yet, oldest first; returns how many.
 
     One sealer at a time: on PostgreSQL an advisory lock held to the end of this short
     transaction, which holds no other lock, so it cannot deadlock with the portal's writes.
-    ``full`` looks at every row (the nightly check); otherwise only recent ids.
+    ``full`` looks at every row (the nightly check); otherwise the ids within ``lookback`` of the
+    newest sealed one.
     """
     sealed_count = 0
     with transaction.atomic():
@@ -182,7 +188,8 @@ def seal_pending(*, full: bool = False, limit: int = 10_000) -> int:
         pending: list[tuple[Any, str, int, dict[str, Any]]] = []
         for sealed in SEALED.values():
             columns = _columns(sealed.model)
-            for row in _unsealed(sealed, full=full).order_by("pk").values(*columns)[:limit]:
+            unsealed = _unsealed(sealed, lookback=None if full else lookback)
+            for row in unsealed.order_by("pk").values(*columns)[:limit]:
                 pending.append((row.get("created_at") or timezone.now(), sealed.label, row["id"], row))
         pending.sort(key=lambda item: (item[0], item[1], item[2]))
         seals = []
@@ -266,7 +273,7 @@ def verify(*, chunk_size: int = 2000, progress: Callable[[int], None] | None = N
             expected_seq = seal.seq + 1
         if progress:
             progress(links)
-    unsealed = sum(_unsealed(sealed, full=True).count() for sealed in SEALED.values())
+    unsealed = sum(_unsealed(sealed, lookback=None).count() for sealed in SEALED.values())
     return Verification(links=links, problems=problems, unsealed=unsealed)
 
 

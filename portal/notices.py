@@ -19,6 +19,7 @@ from django.contrib.auth.models import User
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import QuerySet
+from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from rq import Retry
@@ -125,7 +126,7 @@ def _email(notice: Notice) -> None:
         text = notice.text
         link = f"{settings.PORTAL_BASE_URL}{notice.url}" if notice.url else ""
         body = "\n\n".join(part for part in (text, link, _("Your notifications: %(url)s") % {
-            "url": f"{settings.PORTAL_BASE_URL}/notifications/"}) if part)  # fmt: skip
+            "url": f"{settings.PORTAL_BASE_URL}{reverse('notices')}"}) if part)  # fmt: skip
         subject = (_("Activation Desk: %(text)s") % {"text": text})[:150]
         send_mail(subject, body, None, [notice.recipient.email])
 

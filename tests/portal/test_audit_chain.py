@@ -140,3 +140,18 @@ def test_the_nightly_job_fails_on_a_broken_chain_and_seals_everything_first(cred
     )
     with pytest.raises(audit.AuditChainBroken, match="the row has been deleted"):
         audit.verify_job()
+
+
+def test_after_a_commit_only_the_newest_ids_are_looked_at_and_the_job_finds_the_rest(credit) -> None:
+    """The seal after a commit runs on the request's time: it does not scan far back; the job does."""
+    first = audit.record(SecurityEvent.Kind.SIGN_IN, actor=credit)
+    audit.seal_pending()
+    # As if rows up to 2,000 ids further on had been sealed while this one's transaction was still open.
+    last = AuditSeal.objects.latest("seq")
+    AuditSeal.objects.bulk_create(
+        [AuditSeal(seq=last.seq + 1, table="portal.SecurityEvent", row_id=first.pk + 2000, prev_hash="0", row_hash="1")]
+    )
+    late = audit.record(SecurityEvent.Kind.SIGN_IN, actor=credit)
+    assert audit.seal_pending(lookback=audit.AFTER_COMMIT_LOOKBACK_IDS) == 0
+    assert audit.seal_pending() == 1  # the periodic job's lookback
+    assert AuditSeal.objects.filter(table="portal.SecurityEvent", row_id=late.pk).exists()
