@@ -11,13 +11,18 @@ from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext as _
 
 from accounts.models import State
-from casework.models import EMPTY_CAUSES, Case, CaseEvent, Resolution, Status
+from casework.models import EMPTY_CAUSES, Case, Resolution, Status
+from casework.services import cases_move_bulk
 from portal.actors import Actor
-from portal.bulk import bulk_save_fields
 
 REOPEN_LIMIT = 1000  # resolved cases reopened per monitor run; the next run takes the rest
-# What Case.reopen() changes, and the version.
-REOPENED_FIELDS = ["status", "resolved_at", "resolution", "resolution_reason", "resolution_note", "version"]
+
+
+def _reopened_because(case: Case) -> str:
+    return _(
+        "Reopened: the account is still in the empty-card state (%(cause)s), so the case is not fixed. "
+        "Work it until the account is active, or resolve it as “won't fix” and say why."
+    ) % {"cause": case.account.get_empty_cause_display()}
 
 
 def cases_reopen_unfixed(*, actor: Actor) -> int:
@@ -46,28 +51,5 @@ def cases_reopen_unfixed(*, actor: Actor) -> int:
             .select_for_update(skip_locked=True, of=("self", "account"))
             .order_by("pk")
         )
-        events = []
-        for case in cases:
-            case.reopen()
-            case.version += 1
-            text = _(
-                "Reopened: the account is still in the empty-card state (%(cause)s), so the case is not fixed. "
-                "Work it until the account is active, or resolve it as “won't fix” and say why."
-            ) % {"cause": case.account.get_empty_cause_display()}
-            events.append(
-                CaseEvent(
-                    case=case,
-                    kind=CaseEvent.Kind.STATUS,
-                    actor=actor.user,
-                    actor_name=actor.name,
-                    text=text,
-                    from_status=Status.RESOLVED,
-                    to_status=case.status,
-                )
-            )
-        if cases:
-            bulk_save_fields(cases, REOPENED_FIELDS)
-            for case in cases:  # saved: a later save() of these instances is not a concurrent change
-                case._update_initial_state()
-            CaseEvent.objects.bulk_create(events)
+        cases_move_bulk(cases, Case.reopen, actor=actor, text=_reopened_because)
     return len(cases)

@@ -260,11 +260,26 @@ def cases_resolve_for_accounts(*, account_ids: Collection[int], actor: Actor, te
     cases = list(Case.objects.open().filter(account_id__in=account_ids).select_for_update(of=("self",)).order_by("pk"))
     if not cases:
         return 0
+    cases_move_bulk(cases, Case.resolve, actor=actor, text=lambda case: text)
+    incidents_settle({case.incident_id for case in cases if case.incident_id})
+    return len(cases)
+
+
+def cases_move_bulk(
+    cases: Sequence[Case], move: Callable[[Case], None], *, actor: Actor, text: Callable[[Case], str]
+) -> None:
+    """Make one status move on each of these locked cases, each with its timeline entry.
+
+    ``move`` runs on each (the SLA clock stays in the model); then one update of the fields it
+    changed (and the versions) and one insert of the timeline entries, however many cases.
+    """
+    if not cases:
+        return
     changed: set[str] = set()
     events = []
     for case in cases:
         before, from_status = _case_values(case), case.status
-        case.resolve()
+        move(case)
         case.version += 1
         changed.update(name for name, value in _case_values(case).items() if before[name] != value)
         events.append(
@@ -273,18 +288,15 @@ def cases_resolve_for_accounts(*, account_ids: Collection[int], actor: Actor, te
                 kind=CaseEvent.Kind.STATUS,
                 actor=actor.user,
                 actor_name=actor.name,
-                text=text,
+                text=text(case),
                 from_status=from_status,
                 to_status=case.status,
             )
         )
-
     bulk_save_fields(cases, sorted(changed))
     for case in cases:  # saved: a later save() of these instances is not a concurrent change
         case._update_initial_state()
     CaseEvent.objects.bulk_create(events)
-    incidents_settle({case.incident_id for case in cases if case.incident_id})
-    return len(cases)
 
 
 def incidents_settle(incident_ids: Collection[int] | QuerySet[Any, Any]) -> int:
