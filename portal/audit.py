@@ -7,9 +7,10 @@ trigger refuses any UPDATE or DELETE of them (``portal.append_only``); drills' s
 are the one exception, deleted only by a drill's purge.
 
 Every row is then sealed: ``seal_pending`` (right after the commit of a transaction that saved
-one, and every minute for rows written in bulk) appends one ``AuditSeal`` per row, whose hash
-covers the previous seal's hash and the row's content. ``verify`` walks the chain and names any
-row changed or removed behind the portal's back, and any broken link (``manage.py verify_audit``).
+one, and every minute for rows written in bulk or committed out of order) appends one
+``AuditSeal`` per row, whose hash covers the previous seal's hash and the row's content.
+``verify`` walks the chain and names any row changed or removed behind the portal's back, and
+any broken link (``manage.py verify_audit``).
 """
 
 from __future__ import annotations
