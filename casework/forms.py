@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import EmptyCause
 from casework.drills import MAX_SIZE
-from casework.models import Case, CaseStudy, CustomerFeedback, Drill, Resolution, WontFixReason
+from casework.models import Case, CaseStudy, CustomerFeedback, Drill, Resolution, Status, WontFixReason
 from portal.models import Department
 from portal.text import TextField
 
@@ -24,8 +24,14 @@ class VersionedForm(forms.Form):
     )
 
 
+def wip_reason_field() -> TextField:
+    """A lead's reason to move a case past a board column's WIP limit (asked when it is reached)."""
+    return TextField(label=_("Why it should go over the WIP limit"), max_length=500, required=False)
+
+
 class MoveForm(VersionedForm):
     note = TextField(label=_("Note (optional)"), max_length=2000, required=False)
+    wip_reason = wip_reason_field()
 
 
 class ResolveForm(MoveForm):
@@ -86,6 +92,20 @@ class HandOffForm(VersionedForm):
     )
 
 
+class BoardMoveForm(VersionedForm):
+    """A card moved on the board: to another column (``to``), or to a person (``assignee``, leads)."""
+
+    to = forms.ChoiceField(choices=Status.choices, required=False)
+    assignee = forms.IntegerField(min_value=1, required=False)
+    wip_reason = wip_reason_field()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if bool(cleaned.get("to")) == bool(cleaned.get("assignee")):
+            raise forms.ValidationError(_("Choose where the case goes: a column, or a person."))
+        return cleaned
+
+
 class BulkAssignForm(forms.Form):
     cases = forms.TypedMultipleChoiceField(
         coerce=int, choices=(), error_messages={"required": _("Select at least one case to assign.")}
@@ -93,6 +113,7 @@ class BulkAssignForm(forms.Form):
     assignee = forms.TypedChoiceField(
         label=_("Assign to"), coerce=int, choices=(), error_messages={"required": _("Choose who gets the cases.")}
     )
+    wip_reason = wip_reason_field()
 
     def __init__(self, *args: object, assignees: list[tuple[int, str]], **kwargs: object) -> None:
         kwargs.setdefault("auto_id", "bulk_%s")  # the board's filter form has its own "assignee"

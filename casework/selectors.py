@@ -8,8 +8,8 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import connections
-from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q, QuerySet, Window
-from django.db.models.functions import RowNumber
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
@@ -29,6 +29,7 @@ from casework.models import (
     WipLimit,
 )
 from casework.policy import may_assign, may_work
+from portal.actors import person_name
 from portal.models import Department
 from portal.selectors import department_codes
 
@@ -85,10 +86,25 @@ class BoardCell:
 
 
 @dataclass
+class BoardPerson:
+    """A member of a lane's department, a place a lead drops a card on to assign it."""
+
+    pk: int
+    name: str
+    username: str
+    open_count: int = 0
+
+
+@dataclass
 class BoardLane:
     department: Department
     cells: list[BoardCell]
     may_assign: bool
+    may_work: bool = False
+    people: list[BoardPerson] = field(default_factory=list)
+
+    def cell(self, status: str) -> BoardCell:
+        return next(cell for cell in self.cells if cell.status == status)
 
     @property
     def open_count(self) -> int:
@@ -140,11 +156,41 @@ def _first_card_ids(scoped: QuerySet[Case], departments: list[Department]) -> li
     return list(ranked.filter(row__lte=CARDS_PER_COLUMN).values_list("id", flat=True))
 
 
+def board_people(departments: list[str]) -> dict[str, list[BoardPerson]]:
+    """The people of each department who work cases, with their open cases (one query)."""
+    if not departments:
+        return {}
+    open_cases = (
+        Case.objects.filter(assignee_id=OuterRef("pk"), status__in=OPEN_STATUSES)
+        .order_by()
+        .values("assignee_id")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    rows = (
+        User.objects.filter(
+            is_active=True,
+            staff_profile__departments__code__in=departments,
+            groups__permissions__codename="work_case",
+        )
+        .annotate(open_count=Coalesce(Subquery(open_cases), 0))
+        .values_list("pk", "username", "first_name", "last_name", "staff_profile__departments__code", "open_count")
+        .distinct()
+        .order_by("first_name", "last_name", "username")
+    )
+    people: dict[str, list[BoardPerson]] = {code: [] for code in departments}
+    for pk, username, first, last, code, open_count in rows:
+        name = person_name(User(username=username, first_name=first, last_name=last))
+        people[code].append(BoardPerson(pk=pk, name=name, username=username, open_count=open_count))
+    return people
+
+
 def board(user: Any, cases: QuerySet[Case], departments: list[Department]) -> list[BoardLane]:
     """Lanes by department, columns by status: counts, WIP limits and the first cards of each.
 
     A fixed number of queries whatever the number of cases: the count of every cell (one query),
-    the ids of the first cards of every cell (one query), those cards, the limits.
+    the ids of the first cards of every cell (one query), those cards, the limits; for a lead,
+    the people of the lanes they lead (one query).
     """
     scoped = board_scope(cases).filter(department__in=departments)
     counts = _cell_counts(scoped, departments)
@@ -171,11 +217,15 @@ def board(user: Any, cases: QuerySet[Case], departments: list[Department]) -> li
     }
     for case in firsts:
         cells[(case.department_id, case.status)].cards.append(case)
+    led = [department.code for department in departments if may_assign(user, department.code)]
+    people = board_people(led)
     return [
         BoardLane(
             department=department,
             cells=[cells[(department.code, status)] for status in BOARD_STATUSES],
-            may_assign=may_assign(user, department.code),
+            may_assign=department.code in led,
+            may_work=may_work(user, department.code),
+            people=people.get(department.code, []),
         )
         for department in departments
     ]

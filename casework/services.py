@@ -34,6 +34,7 @@ from casework.models import (
     Resolution,
     SlaPolicy,
     Status,
+    WipLimit,
     WontFixReason,
 )
 from casework.notices import notify_case_handed, notify_cases_assigned
@@ -64,6 +65,10 @@ class CaseActionError(Exception):
 
 class CaseUnchanged(CaseActionError):
     """What was asked is already so: nothing to do, and nothing wrong."""
+
+
+class WipLimitReached(CaseActionError):
+    """A move past a board column's WIP limit that a lead of the department may make, saying why."""
 
 
 class CaseChanged(CaseActionError):
@@ -320,6 +325,49 @@ def _require_work(user: User, case: Case) -> None:
         raise PermissionDenied(_("Only the %(department)s team can work this case.") % {"department": case.department})
 
 
+def _check_wip(user: User, department: Department | str, status: str, *, adding: int, override: str) -> str:
+    """Refuse a move that takes a board column (a department's status) past its WIP limit.
+
+    The limit's row is locked while counting, so two people moving cards into the last free
+    place at the same time cannot both succeed. Agents are refused; a lead of the department
+    may go over with a reason, which is returned for the timeline ("" when within the limit).
+    Limits count real cases, as the board does: a drill neither fills a column nor is held back.
+    """
+    department_code = department if isinstance(department, str) else department.code
+    limit = WipLimit.objects.select_for_update().filter(department_id=department_code, status=status).first()
+    if limit is None or adding <= 0:
+        return ""
+    count = Case.objects.filter(department_id=department_code, status=status, is_drill=False).count()
+    if count + adding <= limit.limit:
+        return ""
+    values = {
+        "column": Status(status).label,
+        "department": Department.objects.get(pk=department_code),
+        "after": count + adding,
+        "limit": limit.limit,
+    }
+    if not may_assign(user, department_code):
+        raise CaseActionError(
+            _(
+                "“%(column)s” of %(department)s would hold %(after)d cases, past its WIP limit of %(limit)d: "
+                "finish a case there first, or ask your team lead."
+            )
+            % values
+        )
+    if not override.strip():
+        raise WipLimitReached(
+            _(
+                "“%(column)s” of %(department)s would hold %(after)d cases, past its WIP limit of %(limit)d. "
+                "Say why it should go over, or leave the case where it is."
+            )
+            % values
+        )
+    return _("Over the WIP limit of “%(column)s” (%(after)d, limit %(limit)d): %(reason)s") % {
+        **values,
+        "reason": override.strip(),
+    }
+
+
 def _check_resolution(case: Case, *, resolution: str, reason: str, note: str) -> None:
     """Fixed only once the account has left the empty-card state; won't fix only with a reason and a note."""
     if resolution == Resolution.WONT_FIX:
@@ -349,11 +397,13 @@ def case_transition(
     note: str = "",
     resolution: str = Resolution.FIXED,
     reason: str = "",
+    wip_override: str = "",
 ) -> Case:
     """Move a case through its status machine: start, wait for customer, resume, resolve, close, reopen.
 
     ``resolve`` takes the outcome: fixed (the default; refused while an empty-card case's account
     is still empty), or won't fix with a ``reason`` (``WontFixReason``) and a ``note`` saying why.
+    A move into a column at its WIP limit is refused, unless a lead gives ``wip_override``.
     """
     if name not in STATUS_MOVES:
         raise CaseActionError(_("There is no status move called “%(name)s”.") % {"name": name})
@@ -374,6 +424,8 @@ def case_transition(
         )
     if name == "start" and case.assignee_id is None:
         raise CaseActionError(_("Assign the case to someone before starting it."))
+    real = int(not case.is_drill)
+    over = _check_wip(user, case.department_id, target, adding=real, override=wip_override) if target else ""
     from_status, note = case.status, note.strip()
     if name == "resolve":  # the timeline says the outcome
         _check_resolution(case, resolution=resolution, reason=reason, note=note)
@@ -388,6 +440,7 @@ def case_transition(
     else:
         method()
     _save(case)
+    note = " ".join(part for part in (note, over) if part)
     _event(case, CaseEvent.Kind.STATUS, Actor.staff(user), note, from_status=from_status, to_status=case.status)
     return case
 
@@ -410,7 +463,12 @@ def _taken_by(case: Case) -> str:
 
 @transaction.atomic
 def cases_assign(
-    *, case_ids: Sequence[int], assignee: User, by: User, expected_versions: Mapping[int, int] | None = None
+    *,
+    case_ids: Sequence[int],
+    assignee: User,
+    by: User,
+    expected_versions: Mapping[int, int] | None = None,
+    wip_override: str = "",
 ) -> list[Case]:
     """Assign cases to a member of their department; all of them or none. Returns those that changed.
 
@@ -418,7 +476,8 @@ def cases_assign(
     their own department for themselves. A case already with ``assignee`` is left as it is (no
     event, no new version); ``expected_versions`` (case id → the version the user saw) refuses
     the whole assignment when a case changed since, saying who changed it. Permission comes
-    first, then whether the case is still open, then "already so", then the version.
+    first, then whether the case is still open, then "already so", then the version. New cases
+    move to "assigned": past that column's WIP limit only a lead, with ``wip_override``.
     """
     if not case_ids:
         raise CaseActionError(_("Select at least one case to assign."))
@@ -458,6 +517,20 @@ def cases_assign(
                 % {"who": person_name(assignee), "department": case.department, "id": case.pk}
             )
         changing.append(case)
+    over = {
+        department: _check_wip(
+            by,
+            department,
+            Status.ASSIGNED,
+            adding=sum(
+                1
+                for case in changing
+                if case.department_id == department and case.status == Status.NEW and not case.is_drill
+            ),
+            override=wip_override,
+        )
+        for department in sorted({case.department_id for case in changing})
+    }
     actor = Actor.staff(by)
     for case in changing:
         previous = case.assignee
@@ -475,6 +548,8 @@ def cases_assign(
             text = _("%(who)s took the case.") % {"who": who}
         else:
             text = _("Assigned to %(who)s.") % {"who": who}
+        if from_status == Status.NEW and over[case.department_id]:
+            text = f"{text} {over[case.department_id]}"
         _event(case, CaseEvent.Kind.ASSIGNMENT, actor, text, from_status=from_status, to_status=case.status)
     notify_cases_assigned(changing, by=by)
     return changing

@@ -1,12 +1,13 @@
 from django.urls import path
 
-from casework import batch_views, drill_views, feedback_views, study_views, views
+from casework import batch_views, board_views, drill_views, feedback_views, study_views, views
 
 app_name = "casework"
 
 urlpatterns = [
     path("", views.case_list, name="list"),
     path("board/", views.board, name="board"),
+    path("board/<int:pk>/move/", board_views.board_move, name="board_move"),
     path("mine/", views.my_cases, name="mine"),
     path("team/", views.team_view, name="team"),
     path("assign/", views.assign, name="assign"),

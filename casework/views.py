@@ -20,6 +20,7 @@ from accounts.policy import may_trigger
 from accounts.reveal import REVEAL_ANY, REVEAL_OWN_CASES
 from accounts.selectors import account_actions
 from casework import selectors
+from casework.board_views import wip_override_page
 from casework.filters import CaseFilter, CaseListFilter, hide_searched_mobile
 from casework.forms import (
     BulkAssignForm,
@@ -29,7 +30,6 @@ from casework.forms import (
     LinkIncidentForm,
     MoveForm,
     ResolveForm,
-    VersionedForm,
 )
 from casework.incidents import incident_create, incident_resolve
 from casework.models import Case, Incident
@@ -39,6 +39,7 @@ from casework.services import (
     STATUS_MOVES,
     CaseActionError,
     CaseUnchanged,
+    WipLimitReached,
     case_checklist_tick,
     case_comment,
     case_contact_record,
@@ -50,7 +51,7 @@ from casework.services import (
 from casework.tables import CaseTable
 from portal.actors import person_name
 from portal.exports import filtered_export, list_queries
-from portal.http import form_status, redirect_back, refuse, staff_user
+from portal.http import back_url, form_status, redirect_back, refuse, staff_user
 from portal.tables import LargeQuerysetData
 
 PAGE_SIZE = 25
@@ -87,6 +88,8 @@ def board(request: HttpRequest) -> HttpResponse:
     chosen = case_filter.form.cleaned_data.get("department") if case_filter.is_valid() else None
     departments = selectors.board_departments(user, only=chosen or None)
     lanes = selectors.board(user, cases, departments)
+    # The people a lead drops cards on are the ones the ticked cards can go to.
+    people = {person.pk: person.name for lane in lanes for person in lane.people}
     query = request.GET.copy()
     query.pop("department", None)
     return render(
@@ -96,8 +99,10 @@ def board(request: HttpRequest) -> HttpResponse:
             "filter": case_filter,
             "lanes": lanes,
             "may_assign": any(lane.may_assign for lane in lanes),
-            "assign_form": BulkAssignForm(assignees=_assignee_choices(user)),
+            "assign_form": BulkAssignForm(assignees=sorted(people.items(), key=lambda item: item[1])),
             "list_query": query.urlencode(),
+            "move_query": request.GET.urlencode(),
+            "may_move": any(lane.may_work for lane in lanes),
         },
     )
 
@@ -175,9 +180,10 @@ def _work(request: HttpRequest, pk: int) -> tuple[int, User]:
 @require_POST
 def case_move(request: HttpRequest, pk: int, move: str) -> HttpResponse:
     case_id, user = _work(request, pk)
+    case_url = reverse("casework:detail", args=[case_id])
     form = ResolveForm(request.POST) if move == "resolve" else MoveForm(request.POST)
     if not form.is_valid():
-        return refuse(request, form, reverse("casework:detail", args=[case_id]))
+        return refuse(request, form, case_url)
     outcome = {name: form.cleaned_data[name] for name in ("resolution", "reason") if name in form.cleaned_data}
     try:
         case = case_transition(
@@ -186,11 +192,14 @@ def case_move(request: HttpRequest, pk: int, move: str) -> HttpResponse:
             user=user,
             expected_version=form.cleaned_data["version"],
             note=form.cleaned_data["note"],
+            wip_override=form.cleaned_data["wip_reason"],
             **outcome,
         )
         messages.success(
             request, _("Case #%(id)s is now %(status)s.") % {"id": case.pk, "status": case.get_status_display().lower()}
         )
+    except WipLimitReached as exc:
+        return wip_override_page(request, exc, request.get_full_path(), back_url(request, case_url))
     except CaseUnchanged as exc:
         messages.info(request, exc.message)
     except CaseActionError as exc:
@@ -201,13 +210,20 @@ def case_move(request: HttpRequest, pk: int, move: str) -> HttpResponse:
 @require_POST
 def case_take(request: HttpRequest, pk: int) -> HttpResponse:
     case_id, user = _work(request, pk)
-    form = VersionedForm(request.POST)
+    form = MoveForm(request.POST)
     version = form.cleaned_data["version"] if form.is_valid() else None
     try:
         taken = cases_assign(
-            case_ids=[case_id], assignee=user, by=user, expected_versions={case_id: version} if version else None
+            case_ids=[case_id],
+            assignee=user,
+            by=user,
+            expected_versions={case_id: version} if version else None,
+            wip_override=form.cleaned_data.get("wip_reason", "") if form.is_valid() else "",
         )
         messages.success(request, _("The case is yours now.") if taken else _("The case was already yours."))
+    except WipLimitReached as exc:
+        fallback = reverse("casework:detail", args=[case_id])
+        return wip_override_page(request, exc, request.get_full_path(), back_url(request, fallback))
     except CaseActionError as exc:
         messages.error(request, exc.message)
     return redirect_back(request, reverse("casework:detail", args=[case_id]))
@@ -246,8 +262,16 @@ def assign(request: HttpRequest) -> HttpResponse:
     assignee = User.objects.get(pk=form.cleaned_data["assignee"])
     try:
         cases = form.cleaned_data["cases"]
-        done = cases_assign(case_ids=cases, assignee=assignee, by=user, expected_versions=form.versions())
+        done = cases_assign(
+            case_ids=cases,
+            assignee=assignee,
+            by=user,
+            expected_versions=form.versions(),
+            wip_override=form.cleaned_data["wip_reason"],
+        )
         messages.success(request, assigned_message(len(done), len(cases) - len(done), assignee))
+    except WipLimitReached as exc:
+        return wip_override_page(request, exc, request.get_full_path(), back_url(request, reverse("casework:board")))
     except CaseActionError as exc:
         messages.error(request, exc.message)
     return redirect_back(request, reverse("casework:board"))

@@ -153,6 +153,7 @@ MATRIX: dict[str, tuple[str, str]] = {
     "casework:detail":                ("l nnoooo", "l mmmmmm"),
     "casework:move":                  ("l mmmmmm", "l nnoofo"),
     "casework:take":                  ("l mmmmmm", "l nnoofo"),
+    "casework:board_move":            ("l mmmmmm", "l nnoofo"),  # a card dragged or moved from its menu
     "casework:comment":               ("l mmmmmm", "l nnoofo"),
     "casework:feedback_case":         ("l mmmmmm", "l nnfofo"),  # service and leads (and admins), on a case they see
     "casework:feedback_account":      ("l mmmmmm", "l offofo"),  # customer feedback: service and leads
@@ -281,6 +282,7 @@ KWARGS: dict[str, Callable[[World], dict[str, Any]]] = {
     "casework:detail": lambda w: {"pk": w.credit_case.pk},
     "casework:move": lambda w: {"pk": w.credit_case.pk, "move": "start"},
     "casework:take": lambda w: {"pk": w.credit_case.pk},
+    "casework:board_move": lambda w: {"pk": w.credit_case.pk},
     "casework:comment": lambda w: {"pk": w.credit_case.pk},
     "casework:feedback_case": lambda w: {"pk": w.credit_case.pk},
     "casework:feedback_account": lambda w: {"number": w.credit_account.number},
