@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ReadOnlyAdmin
 from casework.models import (
@@ -13,7 +14,9 @@ from casework.models import (
     CustomerFeedback,
     Incident,
     Playbook,
+    PlaybookRevision,
     PlaybookStep,
+    PlaybookVersion,
     ReactivationBatch,
     SlaPolicy,
     WipLimit,
@@ -33,15 +36,40 @@ class WipLimitAdmin(admin.ModelAdmin):
 
 
 class PlaybookStepInline(admin.TabularInline):
+    """The current steps, read only: they change through a proposal from a case study, as a new version."""
+
     model = PlaybookStep
-    extra = 1
+    extra = 0
+    can_delete = False
     ordering = ["position"]
+    fields = ("position", "text")
+    readonly_fields = fields
+    verbose_name_plural = _("steps (read only: a lead proposes changes from a case study, another lead accepts them)")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Playbook)
 class PlaybookAdmin(admin.ModelAdmin):
-    list_display = ["cause", "title"]
+    list_display = ["cause", "title", "version"]
+    readonly_fields = ["version"]
     inlines = [PlaybookStepInline]
+
+
+@admin.register(PlaybookRevision)
+class PlaybookRevisionAdmin(ReadOnlyAdmin):
+    """Proposed playbook changes, decided on the playbook pages (four eyes, version checked)."""
+
+    list_display = ["proposed_at", "playbook", "proposed_by_name", "status", "decided_by_name", "resulting_version"]
+    list_filter = ["status", "playbook"]
+
+
+@admin.register(PlaybookVersion)
+class PlaybookVersionAdmin(ReadOnlyAdmin):
+    list_display = ["playbook", "number", "created_at", "created_by_name"]
+    list_filter = ["playbook"]
+    list_select_related = ["playbook"]
 
 
 class CaseEventInline(admin.TabularInline):

@@ -15,6 +15,9 @@ SLA = {
     3: (timedelta(hours=8), timedelta(days=3)),
     4: (timedelta(days=1), timedelta(days=7)),
 }
+# Who wrote a playbook's first version: the desk's reference data, not a person (a system actor,
+# ``portal.actors.SYSTEM_ACTORS``, shown in the reader's language).
+FIRST_VERSION_BY = "initial setup"
 WIP = {"in_progress": 40, "waiting_customer": 80, "assigned": 60}
 # Stored in English as reference data, shown in each reader's language (the steps a team edits
 # show as written).
@@ -84,9 +87,31 @@ def ensure_defaults(apps: Any = None, schema_editor: Any = None) -> None:
     for department in ("credit", "tech", "service"):
         for status, limit in WIP.items():
             WipLimit.objects.get_or_create(department_id=department, status=status, defaults={"limit": limit})
+    try:  # the migration that loads them first runs before playbooks had versions
+        PlaybookVersion = apps.get_model("casework", "PlaybookVersion")
+    except LookupError:
+        PlaybookVersion = None
     for cause, (title, steps) in PLAYBOOKS.items():
         playbook, created = Playbook.objects.get_or_create(cause=cause, defaults={"title": title})
         if created:
             PlaybookStep.objects.bulk_create(
                 PlaybookStep(playbook=playbook, position=i, text=text) for i, text in enumerate(steps, start=1)
             )
+            if PlaybookVersion is not None:
+                PlaybookVersion.objects.create(
+                    playbook=playbook, number=1, steps=list(steps), created_by_name=FIRST_VERSION_BY
+                )
+
+
+def playbook_first_versions(apps: Any = None, schema_editor: Any = None) -> None:
+    """Version 1 of each playbook that has none: its steps as they are."""
+    from django.apps import apps as global_apps
+
+    apps = apps or global_apps
+    Playbook = apps.get_model("casework", "Playbook")
+    PlaybookVersion = apps.get_model("casework", "PlaybookVersion")
+    for playbook in Playbook.objects.filter(versions__isnull=True).prefetch_related("steps"):
+        steps = [step.text for step in sorted(playbook.steps.all(), key=lambda step: step.position)]
+        PlaybookVersion.objects.create(
+            playbook=playbook, number=playbook.version, steps=steps, created_by_name=FIRST_VERSION_BY
+        )

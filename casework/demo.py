@@ -26,10 +26,12 @@ from casework.models import (
     ChecklistItem,
     CustomerFeedback,
     Playbook,
+    PlaybookRevision,
     Resolution,
     SlaPolicy,
     Status,
 )
+from casework.playbooks import playbook_revision_accept, playbook_revision_propose
 from casework.policy import DEPARTMENT_FOR_CAUSE, priority_of
 from casework.services import FALLBACK_SLA, cases_open_bulk
 from portal.actors import Actor, person_name
@@ -107,7 +109,9 @@ def demo_history_create(count: int, *, seed: int = 2026) -> int:
     rng = random.Random(seed)  # noqa: S311 - demo data, reproducible on purpose
     lead, workers = _people()
     slas = {policy.priority: (policy.time_to_assign, policy.time_to_resolve) for policy in SlaPolicy.objects.all()}
-    playbooks = {playbook.cause: list(playbook.steps.all()) for playbook in Playbook.objects.prefetch_related("steps")}
+    books = list(Playbook.objects.prefetch_related("steps"))
+    playbooks = {playbook.cause: list(playbook.steps.all()) for playbook in books}
+    versions = {playbook.cause: playbook.version for playbook in books}
     active = LoanAccount.objects.filter(state=State.ACTIVE, is_drill=False, activated_at__isnull=False)
     total = active.count()
     if not total:
@@ -145,6 +149,7 @@ def demo_history_create(count: int, *, seed: int = 2026) -> int:
                     opened_at=opened, first_assigned_at=assigned, resolved_at=resolved,
                     closed_at=closed if closed < now else None, assign_due_at=opened + to_assign,
                     resolve_due_at=opened + to_resolve, version=4, resolution=Resolution.FIXED,
+                    playbook_version=versions.get(cause),
                 )  # fmt: skip
                 cases.append(case)
             bulk_insert(Case, cases, with_ids=True)
@@ -288,6 +293,24 @@ def demo_studies_create(author: User) -> int:
         CaseStudy(**study, author=author, author_name=person_name(author)) for study in DEMO_STUDIES
     )
     return len(DEMO_STUDIES)
+
+
+# What the configuration-fault study taught, as the lead wrote it into the playbook (version 2).
+DEMO_PLAYBOOK_STEP = "每天查看各渠道空卡数量的异常告警；同一渠道多笔失败时当天开立故障事件，并告知客户进展"
+
+
+def demo_playbook_change_create(lead: User, approver: User) -> int:
+    """The configuration-fault study's lesson as the system-config playbook's version 2, once."""
+    study = CaseStudy.objects.filter(cause=EmptyCause.SYSTEM_CONFIG, outcome=CaseStudy.Outcome.PROBLEM).first()
+    playbook = Playbook.objects.filter(cause=EmptyCause.SYSTEM_CONFIG, version=1).first()
+    if study is None or playbook is None or PlaybookRevision.objects.exists():
+        return 0
+    steps = list(playbook.steps.values_list("text", flat=True))
+    revision = playbook_revision_propose(
+        user=lead, study=study, steps=[steps[0], DEMO_PLAYBOOK_STEP, *steps[1:]], note=study.what_to_change
+    )
+    playbook_revision_accept(user=approver, revision_id=revision.pk, note="同意，已通知各支行。")
+    return 1
 
 
 def cases_open_for_empty_accounts(*, actor: Actor, batch_size: int = 2000) -> int:

@@ -253,3 +253,35 @@ class FeedbackListForm(forms.Form):
     days = forms.IntegerField(min_value=1, max_value=366, required=False)
     week = forms.RegexField(regex=r"^\d{4}-W\d{2}$", required=False)
     awaiting = forms.BooleanField(label=_("Still waiting for a first response"), required=False)
+
+
+class PlaybookProposalForm(forms.Form):
+    """New steps for a playbook, one per line, and why (``casework.playbooks`` checks the steps)."""
+
+    steps = TextField(
+        label=_("Steps"),
+        max_length=12_000,
+        widget=forms.Textarea(attrs={"rows": 12}),
+        help_text=_("One step per line, in the order they are done. Blank lines are left out."),
+        error_messages={"required": _("Write at least one step, one per line.")},
+    )
+    note = TextField(
+        label=_("Why"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("What the case study showed, for the lead who decides."),
+        error_messages={"required": _("Say why the playbook should change: the lead who decides reads it.")},
+    )
+
+
+class PlaybookDecisionForm(forms.Form):
+    """Accepting (a note is optional) or rejecting (the reason is required) a proposed playbook change."""
+
+    note = TextField(label=_("Note"), max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, reject: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if reject:
+            self.fields["note"].required = True
+            self.fields["note"].label = _("Why it is rejected")
+            self.fields["note"].error_messages["required"] = _("Say why the proposal is rejected: its author reads it.")

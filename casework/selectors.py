@@ -23,6 +23,7 @@ from casework.models import (
     CaseStudy,
     CustomerFeedback,
     Incident,
+    Playbook,
     ReactivationBatch,
     ReactivationItem,
     Status,
@@ -283,6 +284,8 @@ def get_case_for_user(request: HttpRequest, pk: int) -> tuple[Case, bool]:
         case = (
             with_core_waiting(visible_cases(request.user), "account_id")
             .select_related("account__customer", "assignee", "department", "incident")
+            # Its playbook's version now, to say when the checklist came from an older one.
+            .annotate(playbook_now=Subquery(Playbook.objects.filter(cause=OuterRef("cause")).values("version")[:1]))
             .get(pk=pk)
         )
     except Case.DoesNotExist:

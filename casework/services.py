@@ -172,6 +172,8 @@ def case_open_for_account(*, account: LoanAccount, cause: str, actor: Actor, not
     if existing is None:
         case = _new_case(account, cause, timezone.now(), sla_for)
         case.drill_id = _drill_of(account)
+        playbook = Playbook.objects.filter(cause=cause).first()
+        case.playbook_version = playbook.version if playbook else None
         try:
             with transaction.atomic():
                 case.save(force_insert=True)
@@ -181,7 +183,6 @@ def case_open_for_account(*, account: LoanAccount, cause: str, actor: Actor, not
             if existing is None:
                 raise
         else:
-            playbook = Playbook.objects.filter(cause=cause).first()
             if playbook:
                 ChecklistItem.objects.bulk_create(
                     ChecklistItem(case=case, position=step.position, text=step.text) for step in playbook.steps.all()
@@ -214,13 +215,17 @@ def cases_open_bulk(
     meanwhile, the database refuses the insert (one open case per account and cause) and
     the caller's transaction is rolled back with it.
     """
-    playbooks = {playbook.cause: list(playbook.steps.all()) for playbook in Playbook.objects.prefetch_related("steps")}
+    books = list(Playbook.objects.prefetch_related("steps"))
+    playbooks = {playbook.cause: list(playbook.steps.all()) for playbook in books}
+    versions = {playbook.cause: playbook.version for playbook in books}
     slas = {priority: sla_for(priority) for priority in (1, 2, 3, 4)}
     now = timezone.now()
     cases = [
         _new_case(account, cause or account.empty_cause, (account.empty_since or now) if backdate else now, slas.get)
         for account in accounts
     ]
+    for case in cases:
+        case.playbook_version = versions.get(case.cause)
     bulk_insert(Case, cases, with_ids=True)
     bulk_insert(
         ChecklistItem,

@@ -21,6 +21,7 @@ SYSTEM_ACTORS = (
     gettext_noop("reactivation-batch"),
     gettext_noop("seed_demo"),
     gettext_noop("data-retention"),
+    gettext_noop("initial setup"),  # the first version of each playbook (casework.defaults)
 )
 
 

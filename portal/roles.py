@@ -40,6 +40,8 @@ _COMMON = (
     "casework.view_incident",
     "casework.view_playbook",
     "casework.view_playbookstep",
+    "casework.view_playbookversion",
+    "casework.view_playbookrevision",
     "casework.view_drill",
     "casework.view_casestudy",
     "casework.view_reactivationbatch",
@@ -100,6 +102,9 @@ TEAM_LEAD = Role(
         "casework.run_drill",
         "casework.add_casestudy",
         "casework.change_casestudy",
+        # Playbooks learn from case studies: one lead proposes new steps, another accepts them.
+        "casework.add_playbookrevision",
+        "casework.accept_playbookrevision",
     ),
 )
 AUDITOR = Role(

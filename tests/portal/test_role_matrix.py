@@ -62,7 +62,8 @@ from accounts.models import (
 from accounts.services import Actor, account_decide, approval_request_create
 from accounts.verification import link_create
 from casework.incidents import incident_create, incident_resolve
-from casework.models import Case, CaseStudy, ChecklistItem, Drill, Incident, ReactivationBatch
+from casework.models import Case, CaseStudy, ChecklistItem, Drill, Incident, PlaybookRevision, ReactivationBatch
+from casework.playbooks import playbook_revision_propose
 from casework.services import case_link_incident, case_open_for_account
 from portal import roles
 from portal.models import JobHeartbeat, Notice, SecurityEvent
@@ -135,6 +136,7 @@ MATRIX: dict[str, tuple[str, str]] = {
     "casework:playbook":              ("l oooooo", "l mmmmmm"),
     "studies:list":                   ("l oooooo", "l mmmmmm"),
     "studies:detail":                 ("l oooooo", "l mmmmmm"),
+    "casework:playbook_revision":     ("l oooooo", "l mmmmmm"),
     # The audit trail: auditors and admins.
     "audit":                          ("l ffffoo", "l mmmmmm"),
     "audit <trail>":                  ("l ffffoo", "l mmmmmm"),
@@ -170,6 +172,10 @@ MATRIX: dict[str, tuple[str, str]] = {
     "casework:drill_purge":           ("l mmmmmm", "l fffofo"),
     "studies:new":                    ("l fffofo", "l fffofo"),
     "studies:edit":                   ("l fffofo", "l fffofo"),
+    # Playbook changes: a lead proposes from a case study, another lead (or an admin) decides.
+    "studies:propose":                ("l fffofo", "l fffofo"),
+    "casework:playbook_revision_accept": ("l mmmmmm", "l fffofo"),
+    "casework:playbook_revision_reject": ("l mmmmmm", "l fffofo"),
     # Tech and leads (and admins): incidents and re-drives.
     "casework:incident_new":          ("l fofofo", "l fofofo"),
     "casework:incident_resolve":      ("l mmmmmm", "l fofofo"),
@@ -217,6 +223,7 @@ class World:
     drill: Drill  # running
     ended_drill: Drill  # its data can be purged
     study: CaseStudy
+    revision: PlaybookRevision  # proposed by the admin from the study: the lead may decide it
     import_run: ImportRun
     batch: ReactivationBatch
     approval: ApprovalRequest  # a release of another account's hold, asked by a second credit officer
@@ -292,6 +299,10 @@ KWARGS: dict[str, Callable[[World], dict[str, Any]]] = {
     "casework:link_incident": lambda w: {"pk": w.credit_case.pk},
     "studies:detail": lambda w: {"pk": w.study.pk},
     "studies:edit": lambda w: {"pk": w.study.pk},
+    "studies:propose": lambda w: {"pk": w.study.pk},
+    "casework:playbook_revision": lambda w: {"pk": w.revision.pk},
+    "casework:playbook_revision_accept": lambda w: {"pk": w.revision.pk},
+    "casework:playbook_revision_reject": lambda w: {"pk": w.revision.pk},
 }
 QUERY: dict[str, Callable[[World], str]] = {
     "studies:new": lambda w: f"?incident={w.resolved_incident.pk}",
@@ -430,6 +441,23 @@ def _world() -> World:
     _link, link_url = link_create(service_account)
     _rows_for_the_admin(credit, credit2, review_account)
 
+    study = CaseStudy.objects.create(
+        title="Channel missing after the release",
+        cause=EmptyCause.SYSTEM_CONFIG,
+        outcome=CaseStudy.Outcome.PROBLEM,
+        incident=resolved_incident,
+        source_label=str(resolved_incident),
+        summary="Forty accounts went empty in an hour.",
+        root_cause="The release dropped the channel from the product table.",
+        what_worked="The anomaly check raised the incident within the hour.",
+        what_to_change="Check the channel table in the release checklist.",
+        author=lead,
+        author_name="Lead Tester",
+    )
+    revision = playbook_revision_propose(
+        user=by_role[roles.ADMIN.slug], study=study, steps=["Check the channel table"], note="From the study."
+    )
+
     sessions = {}
     for visitor, user in staff.items():
         if user is not None:
@@ -457,19 +485,8 @@ def _world() -> World:
             ended_by=lead,
             ended_at=timezone.now(),
         ),
-        study=CaseStudy.objects.create(
-            title="Channel missing after the release",
-            cause=EmptyCause.SYSTEM_CONFIG,
-            outcome=CaseStudy.Outcome.PROBLEM,
-            incident=resolved_incident,
-            source_label=str(resolved_incident),
-            summary="Forty accounts went empty in an hour.",
-            root_cause="The release dropped the channel from the product table.",
-            what_worked="The anomaly check raised the incident within the hour.",
-            what_to_change="Check the channel table in the release checklist.",
-            author=lead,
-            author_name="Lead Tester",
-        ),
+        study=study,
+        revision=revision,
         import_run=ImportRun.objects.create(
             file_name="accounts.csv",
             content=b"account_number\nLA1\n",

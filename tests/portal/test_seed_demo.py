@@ -78,6 +78,26 @@ def test_it_writes_the_seed_articles_two_cases_as_case_studies_once(settings) ->
     ]
 
 
+def test_the_problem_studys_lesson_is_version_2_of_its_playbook_once(settings) -> None:
+    from casework.demo import DEMO_PLAYBOOK_STEP
+    from casework.models import Playbook, PlaybookRevision
+    from portal.actors import person_name
+
+    settings.DEBUG = True
+    for _run in range(2):
+        call_command("seed_demo", "--accounts", "0", stdout=StringIO())
+    playbook = Playbook.objects.get(cause="system_config")
+    revision = PlaybookRevision.objects.get()
+    assert (playbook.version, revision.status, revision.study.outcome) == (2, "accepted", "problem")
+    assert (revision.proposed_by_name, revision.decided_by_id) == (
+        person_name(revision.proposed_by),
+        get_user_model().objects.get(username="admin").pk,
+    )
+    assert revision.proposed_by.username == "lead"
+    assert list(playbook.steps.values_list("text", flat=True))[1] == DEMO_PLAYBOOK_STEP
+    assert playbook.versions.get(number=2).diff["added"] == [DEMO_PLAYBOOK_STEP]
+
+
 def test_it_refuses_to_run_in_production_without_force(settings) -> None:
     settings.DEBUG = False
     with pytest.raises(CommandError, match="refuses to run with DJANGO_DEBUG=0"):

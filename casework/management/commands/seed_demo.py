@@ -8,7 +8,13 @@ from django.utils.translation import gettext
 
 from accounts.demo import demo_accounts_create
 from accounts.models import LoanAccount
-from casework.demo import demo_cases_create, demo_feedback_create, demo_history_create, demo_studies_create
+from casework.demo import (
+    demo_cases_create,
+    demo_feedback_create,
+    demo_history_create,
+    demo_playbook_change_create,
+    demo_studies_create,
+)
 from casework.models import Case
 from portal.roles import DEPARTMENTS
 from portal.services import DEMO_PASSWORD, demo_staff_ensure
@@ -96,6 +102,9 @@ class Command(BaseCommand):
             self.stdout.write(gettext("Customer feedback: %(count)d complaints on open cases.") % {"count": feedback})
         if lead is not None and demo_studies_create(lead):
             self.stdout.write(gettext("Case studies: the two of the article the product grew from."))
+        approver = User.objects.filter(username="admin").first()
+        if lead is not None and approver is not None and demo_playbook_change_create(lead, approver):
+            self.stdout.write(gettext("Playbooks: version 2 of the system-config playbook, from its case study."))
 
         width = max(len(member.username) for member in staff)
         logins = gettext("Demo logins (password for all: %(password)s):") % {"password": DEMO_PASSWORD}
