@@ -67,12 +67,14 @@ test: install  ## Run the whole test suite (browser tests need /usr/bin/chromium
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install  ## Measure pages and jobs at scale (BENCH_ACCOUNTS, BENCH_CASES; see README).
+	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) bench/run.py
 
 loadtest: install  ## 60 s of 20 staff users against gunicorn on 127.0.0.1 (locust); needs seed_demo data.
 	$(PY) bench/loadtest.py
 
 reliability: install  ## Real gunicorn, RQ worker and Redis with scripted faults; DATABASE_URL: a throwaway PostgreSQL database.
+	$(PY) manage.py collectstatic --noinput --verbosity 0
 	$(PY) bench/reliability.py
 
 lint: install  ## Ruff (lint and format check), mypy, the import contracts, and pip-audit of the lock file.

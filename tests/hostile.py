@@ -83,7 +83,10 @@ def make_objects() -> dict[str, Any]:
         cause=EmptyCause.CUSTOMER_INCOMPLETE,
         actor=Actor.system("test", "job"),
     )
-    cases_assign(case_ids=[case.pk], assignee=users["service"], by=users["service"])
+    # Each row makes its own case: past the column's WIP limit after a few dozen, so the lead assigns it.
+    cases_assign(
+        case_ids=[case.pk], assignee=users["service"], by=users["lead"], wip_override="one case per hostile row"
+    )
     case.refresh_from_db()
     held = make_account(
         State.EMPTY, EmptyCause.RISK_HOLD, tier="high", steps=["sms_code", "password", "credit_review"], activated=True
