@@ -1,4 +1,4 @@
-"""Who on the team hears of what happens to cases, incidents and batches (``portal.notices`` sends).
+"""Who on the team hears of what happens to cases, incidents, batches and playbooks (``portal.notices`` sends).
 
 Each function is called inside the transaction of the change it tells of. Drill data (``is_drill``)
 notifies no one: a drill is watched on its own page, and its made-up cases must never call a
@@ -12,10 +12,18 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
-from casework.models import OPEN_STATUSES, Case, CaseEvent, Incident, ReactivationBatch, SlaPolicy
+from casework.models import (
+    OPEN_STATUSES,
+    Case,
+    CaseEvent,
+    Incident,
+    PlaybookRevision,
+    ReactivationBatch,
+    SlaPolicy,
+)
 from portal.models import SLA_NAMES, Notice
 from portal.notices import notices_send, notices_send_many
 
@@ -86,6 +94,36 @@ def notify_batch_finished(batch_id: int) -> None:
         dedupe_key=f"batch_finished:{batch.pk}",
         params={"title": batch.title, "succeeded": batch.succeeded, "total": batch.total},
         url=batch.get_absolute_url(),
+    )
+
+
+def notify_playbook_proposed(revision: PlaybookRevision) -> None:
+    """The leads who may accept a proposed playbook change, but not the one who proposed it."""
+    deciders = set(
+        User.objects.filter(is_active=True)
+        .filter(
+            Q(groups__permissions__codename="accept_playbookrevision")
+            | Q(user_permissions__codename="accept_playbookrevision")
+        )
+        .values_list("pk", flat=True)
+    )
+    notices_send(
+        kind=Notice.Kind.PLAYBOOK_PROPOSED,
+        recipient_ids=deciders - {revision.proposed_by_id},
+        dedupe_key=f"playbook_proposed:{revision.pk}",
+        params={"who": revision.proposed_by_name, "playbook": revision.playbook.title},
+        url=revision.get_absolute_url(),
+    )
+
+
+def notify_playbook_decided(revision: PlaybookRevision) -> None:
+    """The lead who proposed the change: accepted or rejected, and by whom."""
+    notices_send(
+        kind=Notice.Kind.PLAYBOOK_DECIDED,
+        recipient_ids=[revision.proposed_by_id],
+        dedupe_key=f"playbook_decided:{revision.pk}",
+        params={"who": revision.decided_by_name, "decision": revision.status, "playbook": revision.playbook.title},
+        url=revision.get_absolute_url(),
     )
 
 

@@ -17,6 +17,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from casework.models import CaseStudy, Playbook, PlaybookRevision, PlaybookStep, PlaybookVersion
+from casework.notices import notify_playbook_decided, notify_playbook_proposed
 from casework.services import CaseActionError
 from portal.actors import person_name
 
@@ -129,6 +130,7 @@ def playbook_current_steps(playbook: Playbook) -> list[str]:
 # --- writes -------------------------------------------------------------------------------------
 
 
+@transaction.atomic
 def playbook_revision_propose(*, user: User, study: CaseStudy, steps: list[str], note: str) -> PlaybookRevision:
     """Propose new steps for the playbook of the study's cause, written against its current version."""
     if not user.has_perm(PROPOSE):
@@ -154,6 +156,7 @@ def playbook_revision_propose(*, user: User, study: CaseStudy, steps: list[str],
     )
     revision.full_clean(exclude=["status"])  # protected: set by its transitions only
     revision.save()
+    notify_playbook_proposed(revision)
     return revision
 
 
@@ -219,6 +222,7 @@ def playbook_revision_accept(*, user: User, revision_id: int, note: str = "") ->
         PlaybookStep(playbook=playbook, position=position, text=text)
         for position, text in enumerate(revision.steps, start=1)
     )
+    notify_playbook_decided(revision)
     return PlaybookVersion.objects.create(
         playbook=playbook,
         number=playbook.version,
@@ -240,4 +244,5 @@ def playbook_revision_reject(*, user: User, revision_id: int, note: str) -> Play
     revision = _open_revision(revision_id)
     revision.reject(user, person_name(user), note.strip())
     revision.save()
+    notify_playbook_decided(revision)
     return revision

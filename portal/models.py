@@ -214,7 +214,14 @@ NOTICE_TEXTS: dict[str, str] = {
     "sla_breach": gettext_noop("Case #%(case)s is overdue: the %(sla)s was due at %(due)s."),
     "incident_opened": gettext_noop("Incident #%(incident)s opened in %(department)s: %(title)s"),
     "batch_finished": gettext_noop("Your batch “%(title)s” finished: %(succeeded)s of %(total)s re-driven."),
+    "playbook_proposed": gettext_noop("%(who)s proposes a change to the playbook “%(playbook)s”: accept or reject it."),
+    "playbook_decided": gettext_noop("%(who)s %(decision)s your change to the playbook “%(playbook)s”."),
 }
+# The notice parameters kept in English and read in the reader's language (a playbook's title is
+# reference data in English until a lead rewrites it).
+TRANSLATED_PARAMS = frozenset({"department", "sla", "what", "decision", "playbook"})
+# How a decision on a proposed playbook change reads in a notice (stored in English, read in the reader's language).
+PLAYBOOK_DECISIONS = {"accepted": gettext_noop("accepted"), "rejected": gettext_noop("rejected")}
 # The two SLAs a warning or breach names (stored in English, read in the reader's language).
 SLA_NAMES = {"assign": gettext_noop("assignment SLA"), "resolve": gettext_noop("resolution SLA")}
 
@@ -236,6 +243,8 @@ class Notice(models.Model):
         SLA_BREACH = "sla_breach", _("An SLA is breached")
         INCIDENT_OPENED = "incident_opened", _("An incident opens in your department")
         BATCH_FINISHED = "batch_finished", _("A batch you started finished")
+        PLAYBOOK_PROPOSED = "playbook_proposed", _("A playbook change waits for a lead's decision")
+        PLAYBOOK_DECIDED = "playbook_decided", _("A playbook change you proposed is decided")
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notices", verbose_name=_("recipient")
@@ -268,9 +277,7 @@ class Notice(models.Model):
     def text(self) -> str:
         """What happened, in the reader's language (``params`` keep names in English, the source text
         of the catalogue: a department's, an SLA's, a request's kind)."""
-        values = {
-            key: gettext(value) if key in ("department", "sla", "what") else value for key, value in self.params.items()
-        }
+        values = {key: gettext(value) if key in TRANSLATED_PARAMS else value for key, value in self.params.items()}
         try:
             return gettext(NOTICE_TEXTS[self.kind]) % values
         except (KeyError, TypeError, ValueError):

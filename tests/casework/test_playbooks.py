@@ -250,3 +250,23 @@ def test_the_playbook_page_pins_its_query_count(client: Client, lead, lead2, stu
     with django_assert_num_queries(len(few.captured_queries)):
         response = client.get(url)
     assert len(response.context["playbook"].history) == 4
+
+
+def test_the_other_leads_hear_of_a_proposal_and_its_author_of_the_decision(lead, lead2, study, service) -> None:
+    from portal.models import Notice
+
+    revision = playbook_revision_propose(user=lead, study=study, steps=new_steps(), note="From the study.")
+    waiting = Notice.objects.get(kind=Notice.Kind.PLAYBOOK_PROPOSED)
+    assert (waiting.recipient, waiting.url) == (lead2, revision.get_absolute_url())  # not the proposer, not agents
+    assert (
+        waiting.text
+        == f"Lead Tester proposes a change to the playbook “{revision.playbook.title}”: accept or reject it."
+    )
+    playbook_revision_accept(user=lead2, revision_id=revision.pk)
+    decided = Notice.objects.get(kind=Notice.Kind.PLAYBOOK_DECIDED)
+    assert decided.recipient == lead
+    assert decided.text == f"Lead2 Tester accepted your change to the playbook “{revision.playbook.title}”."
+    other = playbook_revision_propose(user=lead2, study=study, steps=["One step only"], note="Simpler.")
+    playbook_revision_reject(user=lead, revision_id=other.pk, note="Too short.")
+    rejected = Notice.objects.get(kind=Notice.Kind.PLAYBOOK_DECIDED, recipient=lead2)
+    assert "rejected your change" in rejected.text
