@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.utils import timezone
 
 from casework.models import (
@@ -97,16 +97,8 @@ def notify_batch_finished(batch_id: int) -> None:
     )
 
 
-def notify_playbook_proposed(revision: PlaybookRevision) -> None:
-    """The leads who may accept a proposed playbook change, but not the one who proposed it."""
-    deciders = set(
-        User.objects.filter(is_active=True)
-        .filter(
-            Q(groups__permissions__codename="accept_playbookrevision")
-            | Q(user_permissions__codename="accept_playbookrevision")
-        )
-        .values_list("pk", flat=True)
-    )
+def notify_playbook_proposed(revision: PlaybookRevision, deciders: set[int]) -> None:
+    """The leads who may decide a proposed playbook change (``deciders``), but not the one who proposed it."""
     notices_send(
         kind=Notice.Kind.PLAYBOOK_PROPOSED,
         recipient_ids=deciders - {revision.proposed_by_id},

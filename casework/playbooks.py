@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Prefetch, Q, QuerySet
@@ -156,7 +156,7 @@ def playbook_revision_propose(*, user: User, study: CaseStudy, steps: list[str],
     )
     revision.full_clean(exclude=["status"])  # protected: set by its transitions only
     revision.save()
-    notify_playbook_proposed(revision)
+    notify_playbook_proposed(revision, set(playbook_deciders().values_list("pk", flat=True)))
     return revision
 
 
@@ -174,17 +174,22 @@ def _open_revision(revision_id: int) -> PlaybookRevision:
     return revision
 
 
-def _other_deciders(user: User) -> list[str]:
-    """Who else may accept a proposal (by the role's permission; superusers aside), for the refusal's message."""
-    permission = Permission.objects.get(content_type__app_label="casework", codename="accept_playbookrevision")
-    others = (
+def playbook_deciders() -> QuerySet[User]:
+    """Who may accept or reject a proposed change: by their role's permission or their own (superusers aside)."""
+    app, codename = ACCEPT.split(".")
+    return (
         User.objects.filter(is_active=True)
-        .filter(Q(groups__permissions=permission) | Q(user_permissions=permission))
-        .exclude(pk=user.pk)
+        .filter(
+            Q(groups__permissions__codename=codename, groups__permissions__content_type__app_label=app)
+            | Q(user_permissions__codename=codename, user_permissions__content_type__app_label=app)
+        )
         .distinct()
-        .order_by("username")
     )
-    return [person_name(other) for other in others[:5]]
+
+
+def _other_deciders(user: User) -> list[str]:
+    """Who else may accept a proposal, for the refusal's message."""
+    return [person_name(other) for other in playbook_deciders().exclude(pk=user.pk).order_by("username")[:5]]
 
 
 @transaction.atomic

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -169,11 +170,7 @@ def board_people(departments: list[str]) -> dict[str, list[BoardPerson]]:
         .values("n")
     )
     rows = (
-        User.objects.filter(
-            is_active=True,
-            staff_profile__departments__code__in=departments,
-            groups__permissions__codename="work_case",
-        )
+        case_workers(departments)
         .annotate(open_count=Coalesce(Subquery(open_cases), 0))
         .values_list("pk", "username", "first_name", "last_name", "staff_profile__departments__code", "open_count")
         .distinct()
@@ -249,15 +246,16 @@ def assignable_staff(user: Any) -> list[User]:
         led = list(Department.objects.values_list("code", flat=True))
     if not led:
         return []
-    return list(
-        User.objects.filter(
-            is_active=True,
-            staff_profile__departments__code__in=led,
-            groups__permissions__codename="work_case",
-        )
-        .distinct()
-        .order_by("first_name", "last_name", "username")
-    )
+    return list(case_workers(led).distinct())
+
+
+def case_workers(departments: Collection[str]) -> QuerySet[User]:
+    """Active members of these departments who work cases, by name (a member of two appears twice)."""
+    return User.objects.filter(
+        is_active=True,
+        staff_profile__departments__code__in=departments,
+        groups__permissions__codename="work_case",
+    ).order_by("first_name", "last_name", "username")
 
 
 def case_list(user: Any) -> CaseQuerySet:
